@@ -1,0 +1,30 @@
+// Multithreaded float32 element-wise and reduction kernels with NumPy broadcasting: the tfjs CPU
+// backend runs these single-threaded in JavaScript, and its broadcasting path computes a full index
+// per element, which makes BatchNorm's gradient cost more than the convolutions once those are fast.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace ib {
+
+enum class BinaryOp : int { Add = 0, Sub, Mul, Div, SquaredDifference, Maximum, Minimum };
+enum class UnaryOp : int { Relu = 0, Step, Neg, Square, Sqrt, Rsqrt, Exp, Log, Reciprocal, Abs, Relu6, Sigmoid };
+
+// out = a ∘ b, shapes broadcast NumPy-style to out_shape.
+void binary(BinaryOp op, const float* a, const std::vector<int64_t>& a_shape, const float* b, const std::vector<int64_t>& b_shape,
+            float* out, const std::vector<int64_t>& out_shape);
+
+// y = f(x); alpha is Step's value for x <= 0.
+void unary(UnaryOp op, const float* x, float* y, int64_t n, float alpha);
+
+// dx = x > 0 ? dy : 0 (ReLU's gradient in one pass, instead of step, cast and multiply).
+void relu_grad(const float* dy, const float* x, float* dx, int64_t n);
+
+// out[o, i] = scale * Σ_r x[o, r, i] for x viewed as [outer, reduce, inner], summed in double.
+void reduce_sum(const float* x, int64_t outer, int64_t reduce, int64_t inner, float scale, float* out);
+
+// out[o, i] = max_r x[o, r, i].
+void reduce_max(const float* x, int64_t outer, int64_t reduce, int64_t inner, float* out);
+
+}  // namespace ib

@@ -1,0 +1,105 @@
+/**
+ * Packs the hand-over for scripts/gpu-check.sh: everything a fresh Linux x86-64 GPU machine with no
+ * Node.js and no internet needs to run the GPU check, in one tar.gz under 60 MiB:
+ *   bin/node                  this Node binary (process.execPath)
+ *   infobatch.mjs             the CLI and the gpu-check benchmark, bundled by esbuild into one file
+ *   dist/linux-x64/dawn.node  the `webgpu` package's Dawn addon, where its loader looks (beside the bundle)
+ *   *.wasm                    tfjs-backend-wasm's binaries, where its loader looks (beside the bundle)
+ *   lib/                      the Vulkan loader and libglvnd's dispatcher, if this machine has them
+ *   gpu-check.sh, gpu-check-torch.py
+ * Usage: npm run gpu-check:bundle [-- OUTDIR]   (default build/gpu-check)
+ */
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, chmodSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const LIMIT_BYTES = 60 * 1024 * 1024;
+const NAME = 'infobatch-gpu-check';
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(join(repo, 'package.json'));
+
+// ESM bundle of CommonJS packages: tfjs-backend-wasm calls require('fs') and reads __dirname.
+const BANNER = [
+  "import { createRequire as __ibCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __ibFileURLToPath } from 'node:url';",
+  "import { dirname as __ibDirnameOf } from 'node:path';",
+  'const require = __ibCreateRequire(import.meta.url);',
+  'const __ibFilename = __ibFileURLToPath(import.meta.url);',
+  'const __ibDirname = __ibDirnameOf(__ibFilename);',
+].join(' ');
+
+function sizeOf(path: string): number {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.size;
+  return readdirSync(path).reduce((sum, name) => sum + sizeOf(join(path, name)), 0);
+}
+
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+async function main(): Promise<number> {
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    console.error(`bundle-gpu-check: the hand-over is for linux-x64; this is ${process.platform}-${process.arch}`);
+    return 1;
+  }
+  const outDir = resolve(process.argv[2] ?? join(repo, 'build', 'gpu-check'));
+  const folder = join(outDir, NAME);
+  const tarball = join(outDir, `${NAME}.tar.gz`);
+  rmSync(folder, { recursive: true, force: true });
+  rmSync(tarball, { force: true });
+  mkdirSync(join(folder, 'bin'), { recursive: true });
+  mkdirSync(join(folder, 'dist', 'linux-x64'), { recursive: true });
+
+  await build({
+    entryPoints: [join(repo, 'scripts', 'bundle-entry.ts')],
+    outfile: join(folder, 'infobatch.mjs'),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    // Optional native backends, absent here; the bundle reports them as not installed.
+    external: ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
+    // tfjs-backend-cpu's package.json lists only its ESM files as having side effects, so esbuild would
+    // drop the CommonJS import that registers the backend.
+    ignoreAnnotations: true,
+    define: { __dirname: '__ibDirname', __filename: '__ibFilename' },
+    banner: { js: BANNER },
+    logLevel: 'warning',
+  });
+
+  copyFileSync(process.execPath, join(folder, 'bin', 'node'));
+  chmodSync(join(folder, 'bin', 'node'), 0o755);
+  const webgpuDir = dirname(require.resolve('webgpu/package.json'));
+  copyFileSync(join(webgpuDir, 'dist', 'linux-x64', 'dawn.node'), join(folder, 'dist', 'linux-x64', 'dawn.node'));
+  const wasmDir = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+  for (const name of readdirSync(wasmDir).filter((n) => n.endsWith('.wasm'))) copyFileSync(join(wasmDir, name), join(folder, name));
+  for (const name of ['gpu-check.sh', 'gpu-check-torch.py']) copyFileSync(join(repo, 'scripts', name), join(folder, name));
+  chmodSync(join(folder, 'gpu-check.sh'), 0o755);
+
+  const libs = ['libvulkan.so.1', 'libGLdispatch.so.0'];
+  const systemLibDir = '/usr/lib/x86_64-linux-gnu';
+  for (const lib of libs) {
+    const path = join(systemLibDir, lib);
+    if (existsSync(path)) {
+      mkdirSync(join(folder, 'lib'), { recursive: true });
+      copyFileSync(realpathSync(path), join(folder, 'lib', lib));
+    } else {
+      console.warn(`note: ${path} not found (Debian: apt-get install libvulkan1 libglvnd0); the hand-over will rely on the target's own`);
+    }
+  }
+
+  execFileSync('tar', ['-czf', tarball, '-C', outDir, NAME]);
+  const packed = sizeOf(tarball);
+  console.log(`hand-over folder ${folder}: ${mib(sizeOf(folder))} unpacked`);
+  console.log(`hand-over archive ${tarball}: ${mib(packed)} (limit ${mib(LIMIT_BYTES)})`);
+  console.log(`on the GPU machine: tar xzf ${NAME}.tar.gz && ${NAME}/gpu-check.sh`);
+  if (packed > LIMIT_BYTES) {
+    console.error('bundle-gpu-check: the hand-over is over its 60 MiB limit');
+    return 1;
+  }
+  return 0;
+}
+
+process.exitCode = await main();

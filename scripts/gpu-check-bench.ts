@@ -1,0 +1,114 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { parseArgs } from 'node:util';
+import { selectBackend } from '../src/backend/select.js';
+import { activeWebgpuAdapter, describeAdapter, probeWebgpuAdapter } from '../src/backend/webgpu.js';
+import { buildModel, isModelName, MODEL_NAMES } from '../src/models/registry.js';
+import { makeTrainStep } from './gpu-check-train-step.js';
+
+/**
+ * Training throughput of one model on one tfjs backend, for scripts/gpu-check.sh (which runs it from a
+ * single-file esbuild bundle on a machine without Node.js or internet). Times whole optimizer steps on
+ * one fixed random CIFAR-shaped batch: each step ends by reading its loss back, which waits for the
+ * GPU, and the median over the timed steps after the warm-up ones (shader compilation) is reported.
+ * The last line is `GPU_CHECK {json}` for the shell script to read.
+ */
+const USAGE = 'usage: gpu-check-bench [--backend webgpu] [--model ResNet18] [--batch 128] [--warmup 3] [--steps 10] [--probe]';
+
+function positiveInteger(text: string, flag: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${flag} must be a positive integer, got "${text}"`);
+  return value;
+}
+
+export async function runGpuCheckBench(argv: string[]): Promise<number> {
+  let options;
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        backend: { type: 'string', default: 'webgpu' },
+        model: { type: 'string', default: 'ResNet18' },
+        batch: { type: 'string', default: '128' },
+        warmup: { type: 'string', default: '3' },
+        steps: { type: 'string', default: '10' },
+        probe: { type: 'boolean', default: false },
+      },
+      strict: true,
+    });
+    if (!isModelName(values.model)) throw new Error(`unknown --model "${values.model}"; choose one of: ${MODEL_NAMES.join(', ')}`);
+    options = {
+      backend: values.backend,
+      model: values.model,
+      batch: positiveInteger(values.batch, 'batch'),
+      warmup: positiveInteger(values.warmup, 'warmup'),
+      steps: positiveInteger(values.steps, 'steps'),
+      probe: values.probe,
+    };
+  } catch (error) {
+    console.error(`gpu-check-bench: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+
+  if (options.probe) {
+    const adapter = await probeWebgpuAdapter();
+    console.log(adapter ? `webgpu adapter: ${describeAdapter(adapter)}` : 'webgpu adapter: none (Dawn found no Vulkan driver)');
+    return adapter ? 0 : 1;
+  }
+
+  tf.env().set('PROD', true); // silences the banner advertising tfjs-node
+  const selected = await selectBackend(options.backend, (line) => console.log(line));
+  const adapter = activeWebgpuAdapter();
+  if (selected.name === 'webgpu' && adapter) console.log(`webgpu adapter: ${describeAdapter(adapter)}`);
+
+  const size = options.batch;
+  const model = buildModel(options.model, { inputShape: [32, 32, 3], numClasses: 10, seed: 0 });
+  // Trainable parameters, as PyTorch counts them (countParams() adds BatchNorm's moving statistics).
+  const params = model.trainableWeights.reduce((sum, weight) => sum + weight.shape.reduce((a, b) => a * b, 1), 0);
+  const step = makeTrainStep(model);
+  const images = tf.randomNormal([size, 32, 32, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+  const labels = tf.tensor1d(Float32Array.from({ length: size }, (_, i) => i % 10));
+  const weights = tf.ones([size]) as tf.Tensor1D;
+
+  const times: number[] = [];
+  const losses: number[] = [];
+  for (let i = 0; i < options.warmup + options.steps; i += 1) {
+    const start = performance.now();
+    const loss = step(images, labels, weights);
+    const value = (await loss.data())[0]!;
+    const seconds = (performance.now() - start) / 1000;
+    loss.dispose();
+    if (!Number.isFinite(value)) throw new Error(`step ${i + 1} gave a non-finite loss (${value})`);
+    losses.push(value);
+    if (i >= options.warmup) times.push(seconds);
+    console.log(`step ${i + 1}${i < options.warmup ? ' (warm-up)' : ''}: ${(seconds * 1000).toFixed(1)} ms, loss ${value.toFixed(4)}`);
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+  const result = {
+    framework: 'tfjs',
+    backend: selected.name,
+    adapter: adapter ? describeAdapter(adapter) : null,
+    model: options.model,
+    params,
+    batch: size,
+    warmup: options.warmup,
+    steps: options.steps,
+    medianStepSeconds: median,
+    imagesPerSecond: size / median,
+    firstLoss: losses[0],
+    lastLoss: losses[losses.length - 1],
+  };
+  console.log(`${options.model} (${params.toLocaleString('en-US')} params), batch ${size}, on ${selected.name}: ` +
+    `median step ${(median * 1000).toFixed(1)} ms = ${result.imagesPerSecond.toFixed(1)} img/s`);
+  console.log(`GPU_CHECK ${JSON.stringify(result)}`);
+  step.dispose();
+  tf.dispose([images, labels, weights]);
+  model.dispose();
+  return 0;
+}
+
+// Run directly (node --import tsx scripts/gpu-check-bench.ts ...); the bundle's entry calls it instead.
+if (process.argv[1]?.endsWith('/gpu-check-bench.ts')) {
+  // exit explicitly: Dawn's device keeps the event loop alive.
+  process.exit(await runGpuCheckBench(process.argv.slice(2)));
+}

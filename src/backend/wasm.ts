@@ -1,0 +1,53 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { registerWasmTrainingKernels } from './wasm/register.js';
+
+/**
+ * The `wasm` backend: @tensorflow/tfjs-backend-wasm (XNNPACK; tfjs picks the SIMD binary when the
+ * runtime supports it, as Node 20 does) plus our training kernels (./wasm/), without
+ * which convolution nets cannot train on it. In Node the package finds its .wasm files beside its own
+ * JavaScript in node_modules, so no setWasmPaths is needed.
+ */
+export async function activateWasm(): Promise<string> {
+  try {
+    await import('@tensorflow/tfjs-backend-wasm');
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new Error(`@tensorflow/tfjs-backend-wasm failed to load: ${reason}`);
+  }
+  registerWasmTrainingKernels();
+  const restoreListeners = snapshotProcessErrorListeners();
+  try {
+    // setBackend resolves false (after logging a warning) when the module cannot be instantiated.
+    if (!(await tf.setBackend('wasm'))) throw new Error('tfjs could not initialize the WebAssembly module of the "wasm" backend');
+    await tf.ready();
+  } finally {
+    restoreListeners();
+  }
+  return tf.getBackend();
+}
+
+/** Whether the loaded wasm binary is the SIMD build (several times faster for convolutions). */
+export async function wasmUsesSimd(): Promise<boolean> {
+  return Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
+}
+
+const ERROR_EVENTS = ['uncaughtException', 'unhandledRejection'] as const;
+
+/**
+ * The Emscripten module installs process handlers that rethrow every uncaught exception and unhandled
+ * rejection from inside its minified code, so Node then prints a ~30 kB line of it above any error.
+ * They do nothing else; Node's defaults (print the error, exit 1) are what we want. The returned
+ * function removes handlers added since the snapshot.
+ */
+function snapshotProcessErrorListeners(): () => void {
+  type Listener = (...args: unknown[]) => void;
+  const listeners = (event: string) => process.listeners(event as 'uncaughtException') as Listener[];
+  const before = new Map(ERROR_EVENTS.map((event) => [event, new Set(listeners(event))]));
+  return () => {
+    for (const event of ERROR_EVENTS) {
+      for (const listener of listeners(event)) {
+        if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
+      }
+    }
+  };
+}

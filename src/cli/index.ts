@@ -1,0 +1,37 @@
+import * as tf from '@tensorflow/tfjs-core';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { reportError, UsageError } from './errors.js';
+import { trainCommand } from './train.js';
+import { testCommand } from './test.js';
+
+/** The `infobatch` command line: thin wiring of the command modules; each command lives in its own file. */
+export async function main(argv: string[]): Promise<number> {
+  // tfjs prints a banner recommending tfjs-node whenever the cpu backend is touched; we log the backend choice ourselves.
+  tf.env().set('PROD', true);
+  let exitCode = 0;
+  try {
+    await yargs(argv)
+      .scriptName('infobatch')
+      .usage('$0 <command> [options]\n\nInfoBatch (Qin et al., ICLR 2024): lossless training speed-up by unbiased dynamic data pruning.')
+      .command(trainCommand)
+      .command(testCommand)
+      .demandCommand(1, 'name a command: train, test, visualize, report or sweep')
+      .strict()
+      .recommendCommands()
+      .example('$0 train --use_info_batch --model ResNet18 --train_batch_size 256 --num_epoch 100 --ratio 0.5 --delta 0.875', 'InfoBatch on CIFAR-10')
+      .example('$0 test --experiment_name cifar10_resnet18_infobatch_r_0_5_b256 --model ResNet18', 'test its best model')
+      .wrap(Math.min(120, process.stdout.columns || 100))
+      .fail((message, error) => {
+        throw error ?? new UsageError(`${message} (see --help)`);
+      })
+      .parseAsync();
+  } catch (error) {
+    exitCode = reportError(error);
+  }
+  return exitCode;
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/cli/index.ts')) {
+  process.exitCode = await main(hideBin(process.argv));
+}

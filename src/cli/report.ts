@@ -1,0 +1,74 @@
+/**
+ * `infobatch report [names…]`: the reproduction's table (best accuracy, training time, sample-steps
+ * saved, each against the baseline) printed to stdout and written to <figure_dir>/report.<format>.
+ */
+import path from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { ConfigError } from '../config.js';
+import { formatReport, REPORT_FORMATS, type ReportFormat } from '../report/format.js';
+import { writeDerivedFile } from '../report/output.js';
+import { listLoggedRuns, loadRun, type RunDirs } from '../report/runs.js';
+import { buildReport } from '../report/table.js';
+
+/** --log_dir / --model_dir / --figure_dir, shared by report, visualize and sweep. */
+export function withRunDirOptions<T>(yargs: Argv<T>) {
+  return yargs
+    .option('log_dir', { type: 'string', default: 'logs', describe: 'Folder of the per-epoch CSV logs' })
+    .option('model_dir', { type: 'string', default: 'saved_models', describe: 'Folder of the saved runs (run.json per run)' })
+    .option('figure_dir', { type: 'string', default: 'figures', describe: 'Where figures and the report are written (replacing files of the same name)' });
+}
+
+export interface ReportOptions extends RunDirs {
+  /** Runs to tabulate; empty = every run with a log in logDir. */
+  names: string[];
+  format: ReportFormat;
+  figureDir: string;
+  /** Also write <figureDir>/report.<format>. */
+  write: boolean;
+}
+
+/** Builds the report text; logs warnings and the written file through `log` (stderr in the CLI). */
+export async function runReport(options: ReportOptions, log: (line: string) => void): Promise<string> {
+  const names = options.names.length > 0 ? options.names : listLoggedRuns(options.logDir);
+  if (names.length === 0) {
+    throw new ConfigError(`no runs to report: ${options.logDir}/ has no logs (train one with "infobatch train", or pass --log_dir)`);
+  }
+  const runs = names.map((name) => loadRun(name, options));
+  for (const run of runs) run.warnings.forEach((warning) => log(`warning: ${warning}`));
+  const text = formatReport(buildReport(runs), options.format);
+  if (options.write) await writeDerivedFile(path.join(options.figureDir, `report.${options.format}`), text, log);
+  return text;
+}
+
+interface ReportArgs {
+  names?: string[];
+  format: string;
+  write: boolean;
+  log_dir: string;
+  model_dir: string;
+  figure_dir: string;
+}
+
+export const reportCommand: CommandModule<object, ReportArgs> = {
+  command: 'report [names..]',
+  describe: 'Table of best accuracy, training time and samples saved (baseline first; mean ± std over seeds)',
+  builder: (yargs) =>
+    withRunDirOptions(yargs)
+      .positional('names', { type: 'string', array: true, describe: 'Run (experiment) names; default: every run in --log_dir' })
+      .option('format', { type: 'string', choices: REPORT_FORMATS, default: 'md', describe: 'md (Markdown table), csv or json' })
+      .option('write', { type: 'boolean', default: true, describe: 'Also write <figure_dir>/report.<format> (--no-write to only print)' }) as unknown as Argv<ReportArgs>,
+  handler: async (argv) => {
+    const text = await runReport(
+      {
+        names: (argv.names ?? []).map(String),
+        format: argv.format as ReportFormat,
+        logDir: argv.log_dir,
+        modelDir: argv.model_dir,
+        figureDir: argv.figure_dir,
+        write: argv.write,
+      },
+      (line) => console.error(line),
+    );
+    process.stdout.write(text);
+  },
+};

@@ -1,0 +1,125 @@
+/**
+ * `infobatch sweep`: the whole reproduction in one command. Trains the baseline and InfoBatch at each
+ * --ratios value (per --seeds seed) with the same model, data, epochs and batch size, skipping complete
+ * runs and resuming interrupted ones, then writes the report and the figures of every ratio.
+ */
+import path from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { ConfigError, type TrainConfig } from '../config.js';
+import { renderFigures } from '../plot/figures.js';
+import { formatReport } from '../report/format.js';
+import { writeDerivedFile } from '../report/output.js';
+import { loadRun, type RunDirs } from '../report/runs.js';
+import { describePlan, parseRatios, parseSeeds, planSweep, type PlannedRun, type SweepRequest } from '../report/sweep-plan.js';
+import { buildReport } from '../report/table.js';
+import type { TrainOptions } from '../train/trainer.js';
+import { configFromArgs, DATA_OPTIONS, datasetExtra, TRAIN_OPTIONS, type DataArgs } from './train-options.js';
+
+/** The trainer's signature; the CLI passes runTraining, tests a fake. */
+export type Trainer = (config: TrainConfig, options: TrainOptions) => Promise<unknown>;
+
+export interface SweepRunOptions extends RunDirs {
+  figureDir: string;
+  trainer: Trainer;
+  datasetExtra?: TrainOptions['datasetExtra'];
+  log: (line: string) => void;
+}
+
+/** Trains what the plan says, in order, then writes the report and the figures; returns the report text. */
+export async function executeSweep(plan: readonly PlannedRun[], options: SweepRunOptions): Promise<string> {
+  const { log } = options;
+  const toTrain = plan.filter((run) => run.action !== 'skip');
+  for (const [index, run] of toTrain.entries()) {
+    log(`sweep: ${run.action === 'resume' ? 'resuming' : 'training'} ${run.name} (${index + 1} of ${toTrain.length})`);
+    await options.trainer(run.config, {
+      resume: run.action === 'resume',
+      log,
+      logDir: options.logDir,
+      modelDir: options.modelDir,
+      ...(options.datasetExtra ? { datasetExtra: options.datasetExtra } : {}),
+    });
+  }
+  const runs = new Map(plan.map((run) => [run.name, loadRun(run.name, options)]));
+  for (const run of runs.values()) run.warnings.forEach((warning) => log(`warning: ${warning}`));
+  const report = formatReport(buildReport([...runs.values()]), 'md');
+  await writeDerivedFile(path.join(options.figureDir, 'report.md'), report, log);
+  for (const run of plan) {
+    if (run.ratio === null) continue;
+    const baseline = plan.find((other) => other.ratio === null && other.seed === run.seed)!;
+    for (const xAxis of ['epoch', 'time'] as const) {
+      const figures = renderFigures(
+        { baseline: runs.get(baseline.name)!, infobatch: [runs.get(run.name)!] },
+        { xAxis, prefix: run.name, width: 1200, height: 700 },
+      );
+      for (const figure of figures) await writeDerivedFile(path.join(options.figureDir, figure.fileName), figure.png, log);
+    }
+  }
+  return report;
+}
+
+interface SweepArgs extends DataArgs {
+  model: string;
+  train_batch_size: number;
+  num_epoch: number;
+  ratios: string;
+  delta: number;
+  seed?: number;
+  seeds?: string;
+  max_lr: number;
+  weight_decay: number;
+  label_smoothing: number;
+  train_limit: number;
+  figure_dir: string;
+  dry_run: boolean;
+}
+
+/** Turns the flags into a sweep request; every mistake is a ConfigError before any work. */
+export function sweepRequestFromArgs(args: SweepArgs): SweepRequest {
+  if (args.seed !== undefined && args.seeds !== undefined) throw new ConfigError('pass --seed or --seeds, not both');
+  const ratios = parseRatios(String(args.ratios));
+  if (!(args.delta > 0 && args.delta <= 1)) throw new ConfigError(`--delta must be in (0, 1] for the InfoBatch runs to prune, got ${args.delta}`);
+  const seeds = args.seeds === undefined ? null : parseSeeds(String(args.seeds));
+  const base = configFromArgs({
+    ...args,
+    seed: args.seed ?? TRAIN_OPTIONS.seed.default,
+    use_info_batch: true,
+    ratio: ratios[0]!,
+    random_pruning: false,
+    no_rescale: false,
+    no_anneal: false,
+  });
+  return { base, ratios, seeds };
+}
+
+const { model, train_batch_size, num_epoch, delta, max_lr, weight_decay, label_smoothing, train_limit } = TRAIN_OPTIONS;
+
+export const sweepCommand: CommandModule<object, SweepArgs> = {
+  command: 'sweep',
+  describe: 'Train the baseline and InfoBatch at several pruning ratios (and seeds), then write the report and figures',
+  builder: (yargs) =>
+    yargs
+      .options({ model, train_batch_size, num_epoch, delta, max_lr, weight_decay, label_smoothing, train_limit, ...DATA_OPTIONS })
+      .option('ratios', { type: 'string', default: '0.3,0.5,0.7', describe: 'comma-separated InfoBatch pruning ratios; a baseline is always trained too' })
+      .option('seed', { type: 'number', describe: `seed of every run (default ${TRAIN_OPTIONS.seed.default}); run names get no seed suffix` })
+      .option('seeds', { type: 'string', describe: 'comma-separated seeds: repeats the sweep per seed, names end in _s<seed>; the report shows mean ± std' })
+      .option('figure_dir', { type: 'string', default: 'figures', describe: 'where report.md and the figures are written (replacing files of the same name)' })
+      .option('dry_run', { type: 'boolean', default: false, describe: 'only print which runs would be trained, resumed or skipped' }) as unknown as Argv<SweepArgs>,
+  handler: async (argv) => {
+    const log = (line: string): void => console.error(line);
+    const dirs = { logDir: argv.log_dir, modelDir: argv.model_dir };
+    const plan = planSweep(sweepRequestFromArgs(argv), dirs);
+    log(`sweep plan (${plan.length} runs):`);
+    describePlan(plan).forEach((line) => log(line));
+    if (argv.dry_run) return;
+    // Loaded only now: tfjs and the models are not needed to plan or to print the plan.
+    const { runTraining } = await import('../train/trainer.js');
+    const report = await executeSweep(plan, {
+      ...dirs,
+      figureDir: argv.figure_dir,
+      trainer: runTraining,
+      datasetExtra: datasetExtra(argv),
+      log,
+    });
+    process.stdout.write(report);
+  },
+};

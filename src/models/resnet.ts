@@ -1,0 +1,160 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+/**
+ * CIFAR-form ResNets built with tfjs-layers, for any input shape and class count.
+ *
+ * CIFAR form (as in the official InfoBatch example and the reproduction it mirrors): a 3×3 stride-1 stem,
+ * no max-pool, stages with strides 1/2/2/2, BatchNorm after every convolution, global average pool, one
+ * dense layer. Convolutions have no bias (BatchNorm follows), so ResNet-18 for 10 classes has exactly
+ * 11,173,962 trainable parameters, like torchvision-style CIFAR ResNet-18 in PyTorch.
+ */
+export interface ResNetSpec {
+  /** 'basic' (two 3×3 convs, ResNet-18/34) or 'bottleneck' (1×1, 3×3, 1×1 ×4, ResNet-50). */
+  readonly block: 'basic' | 'bottleneck';
+  /** Blocks per stage. */
+  readonly blocks: readonly number[];
+  /** Channels per stage (before the bottleneck's ×4 expansion); the stem has widths[0]. */
+  readonly widths: readonly number[];
+  /**
+   * How a block changes shape on its shortcut: 'projection' (1×1 conv + BN, as ResNet-18/50) or
+   * 'zero-pad' (subsample and pad channels with zeros: option A of He et al., as ResNet-20 for CIFAR).
+   */
+  readonly shortcut: 'projection' | 'zero-pad';
+}
+
+export interface BuildOptions {
+  readonly inputShape: readonly [number, number, number];
+  readonly numClasses: number;
+  /** Seeds every initializer (each layer gets its own derived seed). */
+  readonly seed: number;
+}
+
+/** PyTorch's BatchNorm2d defaults: momentum 0.1 (Keras counts it the other way: 0.9) and eps 1e-5. */
+const BN_MOMENTUM = 0.9;
+const BN_EPSILON = 1e-5;
+
+/**
+ * Pads the channel axis with zeros on both sides (the option-A shortcut of He et al.). A custom layer
+ * because tfjs-layers has no Lambda; registered so saved models load again.
+ */
+export class ZeroPadChannels extends tfl.layers.Layer {
+  static className = 'ZeroPadChannels';
+  private readonly before: number;
+  private readonly after: number;
+
+  constructor(args: { before: number; after: number; name?: string }) {
+    super(args);
+    this.before = args.before;
+    this.after = args.after;
+  }
+
+  override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
+    const channels = shape[shape.length - 1];
+    return [...shape.slice(0, -1), channels == null ? null : channels + this.before + this.after];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+    const paddings = x.shape.map((_, axis) => (axis === x.rank - 1 ? [this.before, this.after] : [0, 0])) as Array<[number, number]>;
+    return tf.pad(x, paddings);
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), before: this.before, after: this.after };
+  }
+}
+tf.serialization.registerClass(ZeroPadChannels);
+
+/** Builds the layer graph; the seed counter makes every initializer distinct yet reproducible. */
+class ResNetBuilder {
+  private layerSeed: number;
+
+  constructor(seed: number) {
+    // Spread seeds of different runs apart so run s's layer k never shares a seed with run s+1's layer k-1.
+    this.layerSeed = seed * 10007 + 1;
+  }
+
+  private nextSeed(): number {
+    return this.layerSeed++;
+  }
+
+  conv(x: tfl.SymbolicTensor, filters: number, kernelSize: number, strides: number, name: string): tfl.SymbolicTensor {
+    return tfl.layers
+      .conv2d({
+        filters,
+        kernelSize,
+        strides,
+        padding: 'same',
+        useBias: false,
+        // He (fan-in) init is the standard for ReLU ResNets.
+        kernelInitializer: tfl.initializers.heNormal({ seed: this.nextSeed() }),
+        name,
+      })
+      .apply(x) as tfl.SymbolicTensor;
+  }
+
+  bn(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
+    return tfl.layers.batchNormalization({ momentum: BN_MOMENTUM, epsilon: BN_EPSILON, name }).apply(x) as tfl.SymbolicTensor;
+  }
+
+  relu(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
+    return tfl.layers.reLU({ name }).apply(x) as tfl.SymbolicTensor;
+  }
+
+  shortcut(x: tfl.SymbolicTensor, outChannels: number, strides: number, kind: ResNetSpec['shortcut'], name: string): tfl.SymbolicTensor {
+    const inChannels = x.shape[x.shape.length - 1]!;
+    if (strides === 1 && inChannels === outChannels) return x;
+    if (kind === 'projection') {
+      return this.bn(this.conv(x, outChannels, 1, strides, `${name}_conv`), `${name}_bn`);
+    }
+    // Option A: take every strides-th pixel (a 1×1 pool with a stride), then pad channels with zeros.
+    const subsampled =
+      strides === 1 ? x : (tfl.layers.averagePooling2d({ poolSize: 1, strides, padding: 'valid', name: `${name}_subsample` }).apply(x) as tfl.SymbolicTensor);
+    const extra = outChannels - inChannels;
+    return new ZeroPadChannels({ before: Math.floor(extra / 2), after: extra - Math.floor(extra / 2), name: `${name}_pad` }).apply(subsampled) as tfl.SymbolicTensor;
+  }
+
+  basicBlock(x: tfl.SymbolicTensor, width: number, strides: number, shortcut: ResNetSpec['shortcut'], name: string): tfl.SymbolicTensor {
+    let y = this.relu(this.bn(this.conv(x, width, 3, strides, `${name}_conv1`), `${name}_bn1`), `${name}_relu1`);
+    y = this.bn(this.conv(y, width, 3, 1, `${name}_conv2`), `${name}_bn2`);
+    const sum = tfl.layers.add({ name: `${name}_add` }).apply([y, this.shortcut(x, width, strides, shortcut, `${name}_shortcut`)]) as tfl.SymbolicTensor;
+    return this.relu(sum, `${name}_out`);
+  }
+
+  bottleneckBlock(x: tfl.SymbolicTensor, width: number, strides: number, shortcut: ResNetSpec['shortcut'], name: string): tfl.SymbolicTensor {
+    const out = width * 4;
+    let y = this.relu(this.bn(this.conv(x, width, 1, 1, `${name}_conv1`), `${name}_bn1`), `${name}_relu1`);
+    y = this.relu(this.bn(this.conv(y, width, 3, strides, `${name}_conv2`), `${name}_bn2`), `${name}_relu2`);
+    y = this.bn(this.conv(y, out, 1, 1, `${name}_conv3`), `${name}_bn3`);
+    const sum = tfl.layers.add({ name: `${name}_add` }).apply([y, this.shortcut(x, out, strides, shortcut, `${name}_shortcut`)]) as tfl.SymbolicTensor;
+    return this.relu(sum, `${name}_out`);
+  }
+
+  dense(x: tfl.SymbolicTensor, units: number): tfl.SymbolicTensor {
+    return tfl.layers
+      .dense({ units, kernelInitializer: tfl.initializers.glorotUniform({ seed: this.nextSeed() }), name: 'classifier' })
+      .apply(x) as tfl.SymbolicTensor;
+  }
+}
+
+export function buildResNet(name: string, spec: ResNetSpec, options: BuildOptions): tfl.LayersModel {
+  if (spec.blocks.length !== spec.widths.length) throw new Error(`${name}: blocks and widths differ in length`);
+  const builder = new ResNetBuilder(options.seed);
+  const input = tfl.input({ shape: [...options.inputShape], name: 'image' });
+  let x = builder.relu(builder.bn(builder.conv(input, spec.widths[0]!, 3, 1, 'stem_conv'), 'stem_bn'), 'stem_relu');
+  spec.widths.forEach((width, stage) => {
+    for (let block = 0; block < spec.blocks[stage]!; block++) {
+      const strides = stage > 0 && block === 0 ? 2 : 1;
+      const blockName = `stage${stage + 1}_block${block + 1}`;
+      x =
+        spec.block === 'basic'
+          ? builder.basicBlock(x, width, strides, spec.shortcut, blockName)
+          : builder.bottleneckBlock(x, width, strides, spec.shortcut, blockName);
+    }
+  });
+  x = tfl.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as tfl.SymbolicTensor;
+  const logits = builder.dense(x, options.numClasses);
+  return tfl.model({ inputs: input, outputs: logits, name });
+}

@@ -1,0 +1,105 @@
+/** Writes the report's sections as a Markdown table (for people), CSV or JSON (for programs). */
+import type { ReportRow, ReportSection, Stat } from './table.js';
+
+export const REPORT_FORMATS = ['md', 'csv', 'json'] as const;
+export type ReportFormat = (typeof REPORT_FORMATS)[number];
+
+export function formatReport(sections: readonly ReportSection[], format: ReportFormat): string {
+  switch (format) {
+    case 'md':
+      return toMarkdown(sections);
+    case 'csv':
+      return toCsv(sections);
+    case 'json':
+      return `${JSON.stringify(sections.map(sectionToJson), null, 2)}\n`;
+  }
+}
+
+export function methodLabel(row: ReportRow): string {
+  const { method } = row;
+  const seeds = row.runs.length > 1 ? ` (${row.runs.length} seeds)` : '';
+  if (method.kind === 'baseline') return `Baseline (full data)${seeds}`;
+  const ratio = method.ratio === null ? '' : ` r = ${method.ratio}`;
+  const delta = method.delta === null ? '' : `, δ = ${method.delta}`;
+  return `InfoBatch${ratio}${delta}${seeds}`;
+}
+
+function stat(value: Stat, digits: number): string {
+  return value.std === null ? value.mean.toFixed(digits) : `${value.mean.toFixed(digits)} ± ${value.std.toFixed(digits)}`;
+}
+
+function signed(value: number | null, digits: number, unit = ''): string {
+  if (value === null) return '—';
+  const text = Math.abs(value).toFixed(digits);
+  // Rounded to zero reads as "0.00", not "-0.00".
+  const sign = Number(text) === 0 ? '' : value < 0 ? '-' : '+';
+  return `${sign}${text}${unit}`;
+}
+
+function toMarkdown(sections: readonly ReportSection[]): string {
+  const lines: string[] = [];
+  const notes: string[] = [];
+  for (const section of sections) {
+    lines.push(`### ${section.title}`, '');
+    lines.push('| Method | Best accuracy (%) | Δ vs baseline | Total training time (min) | Δ | Sample-steps saved (%) |');
+    lines.push('|---|---:|---:|---:|---:|---:|');
+    const labels = section.rows.map(methodLabel);
+    section.rows.forEach((row, index) => {
+      // Two rows with one label (say, two baselines with different learning rates) are told apart by name.
+      const ambiguous = labels.filter((label) => label === labels[index]).length > 1;
+      let label = ambiguous ? `${labels[index]} \`${row.group}\`` : labels[index]!;
+      if (row.incomplete.length > 0) {
+        label += ' *';
+        for (const run of row.incomplete) {
+          notes.push(`\`${run.name}\`: ${run.epochsLogged} of ${run.epochsPlanned ?? '?'} epochs logged (not finished)`);
+        }
+      }
+      lines.push(
+        `| ${label} | ${stat(row.bestAcc, 2)} | ${signed(row.deltaAccPoints, 2)} | ${stat(row.minutes, 2)} | ` +
+          `${signed(row.deltaMinutesPercent, 1, ' %')} | ${stat(row.savedPercent, 1)} |`,
+      );
+    });
+    lines.push('');
+  }
+  if (notes.length > 0) lines.push(...notes.map((note) => `\\* ${note}`), '');
+  lines.push(
+    'Best accuracy: best test accuracy over all epochs. Training time excludes evaluation. ' +
+      'Δ: accuracy in points, time relative to the baseline. Sample-steps saved: 1 − Σ samples trained / Σ training-set size over the epochs.',
+    '',
+  );
+  return lines.join('\n');
+}
+
+const CSV_COLUMNS = [
+  'section', 'method', 'runs', 'n', 'best_acc_mean', 'best_acc_std', 'delta_acc_points', 'minutes_mean', 'minutes_std',
+  'delta_minutes_percent', 'saved_percent_mean', 'saved_percent_std', 'complete',
+] as const;
+
+function csvCell(value: string | number | boolean | null): string {
+  if (value === null) return '';
+  const text = String(value);
+  return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+function toCsv(sections: readonly ReportSection[]): string {
+  const lines: string[] = [CSV_COLUMNS.join(',')];
+  for (const section of sections) {
+    for (const row of section.rows) {
+      const cells = [
+        section.title, methodLabel(row), row.runs.join(' '), row.runs.length,
+        row.bestAcc.mean, row.bestAcc.std, row.deltaAccPoints, row.minutes.mean, row.minutes.std,
+        row.deltaMinutesPercent, row.savedPercent.mean, row.savedPercent.std, row.incomplete.length === 0,
+      ];
+      lines.push(cells.map(csvCell).join(','));
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function sectionToJson(section: ReportSection): unknown {
+  return {
+    section: section.title,
+    baseline: section.baseline,
+    rows: section.rows.map((row) => ({ label: methodLabel(row), ...row })),
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * The arithmetic of the reproduction's table: per run best test accuracy, total training time and
+ * share of sample-steps saved; runs that differ only in seed are averaged (mean ± sample std); each
+ * InfoBatch row is compared with the baseline trained the same way.
+ */
+import { annealStartOf, baselineNameFor, methodOf, RunLookupError, type LoadedRun, type RunMethod } from './runs.js';
+
+export interface RunSummary {
+  name: string;
+  method: RunMethod;
+  /** Best test accuracy over the logged epochs, percent. */
+  bestAcc: number;
+  /** Cumulative training time at the last logged epoch (evaluation excluded), minutes. */
+  minutes: number;
+  /** Σ samples trained over the logged epochs. */
+  samplesTrained: number;
+  /** Σ (samples + pruned): what full-data training of the same epochs would have used. */
+  samplesFull: number;
+  /** 100 · (1 − samplesTrained / samplesFull). */
+  savedPercent: number;
+  epochsLogged: number;
+  /** From the run record; null without one. */
+  epochsPlanned: number | null;
+  /** false when the record says "running" or fewer epochs are logged than planned; null when unknown. */
+  complete: boolean | null;
+  annealStartEpoch: number | null;
+}
+
+export function summarizeRun(run: LoadedRun): RunSummary {
+  const last = run.rows[run.rows.length - 1]!;
+  let samplesTrained = 0;
+  let samplesFull = 0;
+  let bestAcc = -Infinity;
+  for (const row of run.rows) {
+    samplesTrained += row.samples;
+    samplesFull += row.samples + row.pruned;
+    bestAcc = Math.max(bestAcc, row.testAcc);
+  }
+  const epochsPlanned = run.record?.config.epochs ?? null;
+  const complete = run.record ? run.record.status === 'complete' && run.rows.length >= run.record.config.epochs : null;
+  return {
+    name: run.name,
+    method: methodOf(run),
+    bestAcc,
+    minutes: last.elapsedSeconds / 60,
+    samplesTrained,
+    samplesFull,
+    savedPercent: samplesFull > 0 ? 100 * (1 - samplesTrained / samplesFull) : 0,
+    epochsLogged: run.rows.length,
+    epochsPlanned,
+    complete,
+    annealStartEpoch: annealStartOf(run),
+  };
+}
+
+export interface Stat {
+  mean: number;
+  /** Sample standard deviation (n − 1); null for a single value. */
+  std: number | null;
+  n: number;
+}
+
+export function meanStd(values: readonly number[]): Stat {
+  if (values.length === 0) throw new RangeError('meanStd of no values');
+  const n = values.length;
+  const mean = values.reduce((sum, value) => sum + value, 0) / n;
+  if (n < 2) return { mean, std: null, n };
+  const variance = values.reduce((sum, value) => sum + (value - mean) ** 2, 0) / (n - 1);
+  return { mean, std: Math.sqrt(variance), n };
+}
+
+export interface ReportRow {
+  /** The runs' common name without the seed suffix (_s<seed>). */
+  group: string;
+  runs: string[];
+  method: RunMethod;
+  bestAcc: Stat;
+  minutes: Stat;
+  savedPercent: Stat;
+  /** Mean best accuracy minus the baseline's, percentage points; null for the baseline or without one. */
+  deltaAccPoints: number | null;
+  /** Mean training time relative to the baseline's, percent (negative = faster); null likewise. */
+  deltaMinutesPercent: number | null;
+  /** Runs of the group that are not finished, with "logged/planned" epochs. */
+  incomplete: { name: string; epochsLogged: number; epochsPlanned: number | null }[];
+}
+
+export interface ReportSection {
+  /** What the runs of the section share, e.g. "cifar10 · ResNet18 · batch 256 · 100 epochs". */
+  title: string;
+  /** Group name of the baseline the deltas refer to; null when the section has none. */
+  baseline: string | null;
+  rows: ReportRow[];
+}
+
+const SEED_SUFFIX = /_s\d+$/;
+
+/** Groups runs into sections of comparable runs, baseline first, InfoBatch by ratio. */
+export function buildReport(runs: readonly LoadedRun[]): ReportSection[] {
+  const groups = new Map<string, LoadedRun[]>();
+  for (const run of runs) {
+    const group = run.name.replace(SEED_SUFFIX, '');
+    groups.set(group, [...(groups.get(group) ?? []), run]);
+  }
+  const sections = new Map<string, { title: string; rows: ReportRow[] }>();
+  for (const [group, members] of groups) {
+    const row = summarizeGroup(group, members);
+    const { key, title } = sectionOf(group, members[0]!, row.method);
+    const section = sections.get(key) ?? { title, rows: [] };
+    section.rows.push(row);
+    sections.set(key, section);
+  }
+  return [...sections.values()].map(({ title, rows }) => {
+    rows.sort(compareRows);
+    const baseline = rows[0]!.method.kind === 'baseline' ? rows[0]! : null;
+    for (const row of rows) {
+      if (!baseline || row === baseline) continue;
+      row.deltaAccPoints = row.bestAcc.mean - baseline.bestAcc.mean;
+      row.deltaMinutesPercent = baseline.minutes.mean > 0 ? (100 * (row.minutes.mean - baseline.minutes.mean)) / baseline.minutes.mean : null;
+    }
+    return { title, baseline: baseline?.group ?? null, rows };
+  });
+}
+
+function summarizeGroup(group: string, members: LoadedRun[]): ReportRow {
+  const summaries = members.map(summarizeRun);
+  const methods = new Set(summaries.map((summary) => `${summary.method.kind} ${summary.method.ratio} ${summary.method.delta}`));
+  if (methods.size > 1) {
+    // Seeds of one configuration must share the method; otherwise the mean would mix two experiments.
+    throw new RunLookupError(`runs ${members.map((run) => run.name).join(', ')} share the name "${group}" but not the method`);
+  }
+  return {
+    group,
+    runs: summaries.map((summary) => summary.name),
+    method: summaries[0]!.method,
+    bestAcc: meanStd(summaries.map((summary) => summary.bestAcc)),
+    minutes: meanStd(summaries.map((summary) => summary.minutes)),
+    savedPercent: meanStd(summaries.map((summary) => summary.savedPercent)),
+    deltaAccPoints: null,
+    deltaMinutesPercent: null,
+    incomplete: summaries
+      .filter((summary) => summary.complete === false)
+      .map(({ name, epochsLogged, epochsPlanned }) => ({ name, epochsLogged, epochsPlanned })),
+  };
+}
+
+/**
+ * Runs with a record are grouped by what makes them comparable (dataset, model, batch, epochs,
+ * data limits); runs without one by the reproduction's naming (an InfoBatch run joins the section of
+ * the baseline its name points to).
+ */
+function sectionOf(group: string, run: LoadedRun, method: RunMethod): { key: string; title: string } {
+  const config = run.record?.config;
+  if (config) {
+    const limits = config.trainLimit || config.testLimit ? ` · first ${config.trainLimit || 'all'}/${config.testLimit || 'all'} train/test images` : '';
+    const title = `${config.dataset} · ${config.model} · batch ${config.batchSize} · ${config.epochs} epochs${limits}`;
+    return { key: `config ${title}`, title };
+  }
+  const baseline = method.kind === 'baseline' ? group : baselineNameFor(group) ?? group;
+  return { key: `name ${baseline}`, title: baseline };
+}
+
+function compareRows(a: ReportRow, b: ReportRow): number {
+  if (a.method.kind !== b.method.kind) return a.method.kind === 'baseline' ? -1 : 1;
+  const ratioOrder = (a.method.ratio ?? Number.MAX_VALUE) - (b.method.ratio ?? Number.MAX_VALUE);
+  if (ratioOrder !== 0) return ratioOrder;
+  return a.group < b.group ? -1 : a.group > b.group ? 1 : 0;
+}

@@ -1,0 +1,55 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { BatchMaker } from '../data/augment.js';
+import type { ImageSplit } from '../data/dataset.js';
+import { perSampleCrossEntropy } from './loss.js';
+
+export interface Evaluation {
+  /** Mean label-smoothed cross-entropy (the training criterion, unweighted). */
+  readonly loss: number;
+  /** Top-1 accuracy in percent. */
+  readonly accuracy: number;
+  /** Top-1 accuracy per class in percent (NaN for a class absent from the split). */
+  readonly perClass: number[];
+  readonly count: number;
+}
+
+/** Evaluates in inference mode (BatchNorm uses its running statistics), batch by batch, no augmentation. */
+export function evaluate(
+  model: tfl.LayersModel,
+  split: ImageSplit,
+  batchMaker: BatchMaker,
+  options: { batchSize: number; numClasses: number; labelSmoothing: number },
+): Evaluation {
+  let lossSum = 0;
+  let correct = 0;
+  const classTotal = new Float64Array(options.numClasses);
+  const classCorrect = new Float64Array(options.numClasses);
+  const order = new Int32Array(options.batchSize);
+  for (let start = 0; start < split.count; start += options.batchSize) {
+    const n = Math.min(options.batchSize, split.count - start);
+    for (let i = 0; i < n; i++) order[i] = start + i;
+    const batch = batchMaker.make(split, order.subarray(0, n), { augment: false, cropPadding: 0 });
+    const [losses, predicted] = tf.tidy(() => {
+      const images = tf.tensor4d(batch.images, batch.shape);
+      const labels = tf.tensor1d(batch.labels, 'int32');
+      const logits = model.predict(images) as tf.Tensor2D;
+      return [perSampleCrossEntropy(logits, labels, options.labelSmoothing).dataSync(), tf.argMax(logits, 1).dataSync()];
+    });
+    for (let i = 0; i < n; i++) {
+      lossSum += losses[i]!;
+      const label = batch.labels[i]!;
+      classTotal[label]! += 1;
+      if (predicted[i] === label) {
+        correct++;
+        classCorrect[label]! += 1;
+      }
+    }
+  }
+  return {
+    loss: lossSum / split.count,
+    accuracy: (100 * correct) / split.count,
+    perClass: Array.from(classTotal, (total, c) => (total > 0 ? (100 * classCorrect[c]!) / total : Number.NaN)),
+    count: split.count,
+  };
+}

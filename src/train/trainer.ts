@@ -1,0 +1,272 @@
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { ConfigError, prunes, validateConfig, type TrainConfig } from '../config.js';
+import { selectBackend } from '../backend/select.js';
+import { BatchMaker } from '../data/augment.js';
+import type { ImageSplit } from '../data/dataset.js';
+import { isDatasetName, loadDataset, DATASET_NAMES } from '../data/registry.js';
+import { InfoBatch, seededRandom } from '../infobatch/index.js';
+import { buildModel, isModelName, MODEL_NAMES } from '../models/registry.js';
+import { saveModel } from '../io/model-files.js';
+import { checkpointExists, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
+import { evaluate } from './evaluate.js';
+import { EpochProgress } from './progress.js';
+import { appendLogRow, readRunRecord, rewriteLog, runPaths, writeRunRecord, type EpochRow, type RunPaths, type RunRecord } from './run-files.js';
+import { OneCycleSchedule } from './schedule.js';
+import { SgdMomentum } from './sgd.js';
+import { trainableVariables, trainStep } from './step.js';
+
+/**
+ * The training loop: InfoBatch epoch plans, whole-batch augmentation, per-step OneCycle, evaluation after
+ * every epoch, best-model saving, per-epoch checkpoints and log rows. Timing covers the training batches
+ * (data preparation, steps and InfoBatch bookkeeping) and excludes evaluation and file writes, as the
+ * reproduction's "training time" does.
+ */
+export interface TrainOptions {
+  /** Continue the run from its last checkpoint. */
+  readonly resume?: boolean;
+  /** Delete the experiment's existing files and start over. */
+  readonly overwrite?: boolean;
+  readonly log?: (line: string) => void;
+  /** Progress bars on a TTY (default: when stderr is a TTY). */
+  readonly interactive?: boolean;
+  readonly logDir?: string;
+  readonly modelDir?: string;
+  /** Extra dataset options (CIFAR mirror, label granularity, synthetic sizes). */
+  readonly datasetExtra?: Record<string, string | number | boolean | undefined>;
+  /** Stop after this many epochs of this invocation (simulates an interruption in tests). */
+  readonly stopAfterEpochs?: number;
+}
+
+export interface TrainSummary {
+  readonly experimentName: string;
+  readonly status: 'running' | 'complete';
+  readonly backend: string;
+  readonly bestTestAcc: number;
+  readonly bestEpoch: number;
+  readonly elapsedSeconds: number;
+  readonly samplesTrained: number;
+  readonly samplesFull: number;
+  /** 1 − samplesTrained / samplesFull, in percent. */
+  readonly savedPercent: number;
+  readonly paths: RunPaths;
+}
+
+/** Config fields a resumed run may change: they do not alter what the run computes. */
+const RESUMABLE_CHANGES: ReadonlySet<keyof TrainConfig> = new Set(['backend', 'dataDir', 'evalBatchSize']);
+
+/** Checks everything that can be checked without loading data or models; throws ConfigError. */
+async function preflight(config: TrainConfig, options: TrainOptions, paths: RunPaths): Promise<RunRecord | null> {
+  validateConfig(config);
+  if (!isModelName(config.model)) throw new ConfigError(`unknown model "${config.model}"; choose one of: ${MODEL_NAMES.join(', ')}`);
+  if (!isDatasetName(config.dataset)) throw new ConfigError(`unknown dataset "${config.dataset}"; choose one of: ${DATASET_NAMES.join(', ')}`);
+  if (options.resume && options.overwrite) throw new ConfigError('--resume and --overwrite contradict each other; pass one');
+  const existing = [paths.log, paths.modelDir].filter((p) => existsSync(p));
+  if (options.resume) {
+    if (!checkpointExists(paths.checkpoint) || !existsSync(paths.runRecord)) {
+      throw new ConfigError(`nothing to resume: no checkpoint of "${config.experimentName}" in ${paths.checkpoint}`);
+    }
+    const record = await readRunRecord(paths.runRecord);
+    const changed = (Object.keys(record.config) as (keyof TrainConfig)[]).filter(
+      (key) => !RESUMABLE_CHANGES.has(key) && JSON.stringify(record.config[key]) !== JSON.stringify(config[key]),
+    );
+    if (changed.length > 0) {
+      const list = changed.map((key) => `${key} was ${JSON.stringify(record.config[key])}, now ${JSON.stringify(config[key])}`).join('; ');
+      throw new ConfigError(`cannot resume "${config.experimentName}" with different settings (${list}); use the original flags or a new --experiment_name`);
+    }
+    return record;
+  }
+  if (existing.length > 0 && !options.overwrite) {
+    throw new ConfigError(
+      `experiment "${config.experimentName}" already has files (${existing.join(', ')}); pass --resume to continue it, ` +
+        '--overwrite to delete them and start over, or choose another --experiment_name',
+    );
+  }
+  return null;
+}
+
+function limitSplit(split: ImageSplit, limit: number, pixels: number): ImageSplit {
+  if (limit === 0 || limit >= split.count) return split;
+  return { images: split.images.subarray(0, limit * pixels), labels: split.labels.subarray(0, limit), count: limit };
+}
+
+function summaryOf(record: RunRecord, paths: RunPaths): TrainSummary {
+  return {
+    experimentName: record.config.experimentName,
+    status: record.status,
+    backend: record.backend,
+    bestTestAcc: record.bestTestAcc,
+    bestEpoch: record.bestEpoch,
+    elapsedSeconds: record.elapsedSeconds,
+    samplesTrained: record.samplesTrained,
+    samplesFull: record.samplesFull,
+    savedPercent: record.samplesFull > 0 ? 100 * (1 - record.samplesTrained / record.samplesFull) : 0,
+    paths,
+  };
+}
+
+export async function runTraining(config: TrainConfig, options: TrainOptions = {}): Promise<TrainSummary> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const paths = runPaths(config.experimentName, options.logDir, options.modelDir);
+  const previous = await preflight(config, options, paths);
+  if (previous?.status === 'complete') {
+    log(`"${config.experimentName}" is already complete (${previous.config.epochs} epochs); nothing to resume`);
+    return summaryOf(previous, paths);
+  }
+  if (options.overwrite) {
+    await rm(paths.log, { force: true });
+    await rm(paths.modelDir, { recursive: true, force: true });
+  }
+
+  const backend = await selectBackend(config.backend, log);
+  const dataset = await loadDataset(config.dataset, { dataDir: config.dataDir, seed: config.seed, log, extra: options.datasetExtra });
+  const pixels = dataset.height * dataset.width * dataset.channels;
+  const train = limitSplit(dataset.train, config.trainLimit, pixels);
+  const test = limitSplit(dataset.test, config.testLimit, pixels);
+  log(`data: ${dataset.name}, ${train.count} train / ${test.count} test images of ${dataset.height}×${dataset.width}×${dataset.channels}, ${dataset.numClasses} classes`);
+
+  const sampler = new InfoBatch({
+    numSamples: train.count,
+    epochs: config.epochs,
+    batchSize: config.batchSize,
+    ratio: prunes(config) ? config.ratio : 0,
+    delta: prunes(config) ? config.delta : 0,
+    seed: config.seed,
+    pruneStrategy: config.pruneStrategy,
+    rescale: config.rescale,
+    anneal: config.anneal,
+  });
+  const annealStartEpoch = sampler.pruneUntilEpoch > 0 && sampler.pruneUntilEpoch < config.epochs ? sampler.pruneUntilEpoch + 1 : null;
+
+  let model: tfl.LayersModel;
+  let optimizerState: Float32Array = new Float32Array(0);
+  let state: CheckpointState = { version: 1, epochsDone: 0, elapsedSeconds: 0, bestTestAcc: -1, bestEpoch: 0, samplesTrained: 0, samplesFull: 0, rows: [] };
+  if (previous) {
+    const checkpoint = await loadCheckpoint(paths.checkpoint);
+    if (!checkpoint) throw new ConfigError(`checkpoint of "${config.experimentName}" disappeared`);
+    ({ model, state } = checkpoint);
+    optimizerState = checkpoint.optimizer;
+    sampler.restoreScores(checkpoint.scores);
+    await rewriteLog(paths.log, state.rows);
+    log(`resuming "${config.experimentName}" after epoch ${state.epochsDone}/${config.epochs} (best ${state.bestTestAcc.toFixed(2)} % so far)`);
+  } else {
+    model = buildModel(config.model, { inputShape: [dataset.height, dataset.width, dataset.channels], numClasses: dataset.numClasses, seed: config.seed });
+  }
+  const parameters = model.countParams();
+  log(`model: ${config.model}, ${parameters.toLocaleString('en-US')} parameters`);
+  log(
+    prunes(config)
+      ? `InfoBatch: r = ${config.ratio}, δ = ${config.delta} (${config.pruneStrategy} pruning${config.rescale ? ', rescaled' : ', no rescaling'}), pruning in epochs 1–${sampler.pruneUntilEpoch} of ${config.epochs}`
+      : `InfoBatch off: full data every epoch (baseline)`,
+  );
+
+  const variables = trainableVariables(model);
+  const optimizer = new SgdMomentum(variables, config.weightDecay);
+  optimizer.setState(optimizerState);
+  const schedule = new OneCycleSchedule(config);
+  const batchMaker = new BatchMaker(dataset);
+  const progress = new EpochProgress(log, options.interactive);
+  const startedAt = previous?.startedAt ?? new Date().toISOString();
+  const record = (status: RunRecord['status']): RunRecord => ({
+    config,
+    status,
+    backend: backend.name,
+    trainSize: train.count,
+    testSize: test.count,
+    bestTestAcc: state.bestTestAcc,
+    bestEpoch: state.bestEpoch,
+    elapsedSeconds: state.elapsedSeconds,
+    samplesTrained: state.samplesTrained,
+    samplesFull: state.samplesFull,
+    annealStartEpoch,
+    startedAt,
+    updatedAt: new Date().toISOString(),
+  });
+  await writeRunRecord(paths.runRecord, record('running'));
+
+  let epochsThisCall = 0;
+  for (let epoch = state.epochsDone; epoch < config.epochs; epoch++) {
+    if (options.stopAfterEpochs !== undefined && epochsThisCall >= options.stopAfterEpochs) break;
+    const epochStart = performance.now();
+    const plan = sampler.planEpoch(epoch);
+    const augmentRandom = seededRandom('augment', config.seed, epoch);
+    const label = `epoch ${epoch + 1}/${config.epochs}`;
+    progress.start(label, plan.numBatches);
+    let lossSum = 0;
+    let correct = 0;
+    let seen = 0;
+    let lastLr = 0;
+    for (let b = 0; b < plan.numBatches; b++) {
+      const batch = sampler.batch(plan, b);
+      const pixelsBatch = batchMaker.make(train, batch.indices, { augment: true, cropPadding: 4, random: augmentRandom });
+      const { lr, momentum } = schedule.forStep(epoch, b, plan.numBatches, config.epochs);
+      lastLr = lr;
+      const images = tf.tensor4d(pixelsBatch.images, pixelsBatch.shape);
+      const labels = tf.tensor1d(pixelsBatch.labels, 'int32');
+      const weights = tf.tensor1d(batch.weights, 'float32');
+      const result = trainStep(model, variables, optimizer, { images, labels, weights, lr, momentum, labelSmoothing: config.labelSmoothing });
+      tf.dispose([images, labels, weights]);
+      sampler.updateScores(batch.indices, result.losses);
+      for (const loss of result.losses) lossSum += loss;
+      correct += result.correct;
+      seen += batch.indices.length;
+      progress.update(b + 1, seen, lossSum / seen);
+    }
+    progress.stop();
+    const epochSeconds = (performance.now() - epochStart) / 1000;
+
+    const evaluation = evaluate(model, test, batchMaker, { batchSize: config.evalBatchSize, numClasses: dataset.numClasses, labelSmoothing: config.labelSmoothing });
+    const row: EpochRow = {
+      epoch: epoch + 1,
+      lr: lastLr,
+      train_loss: lossSum / seen,
+      train_acc: (100 * correct) / seen,
+      test_loss: evaluation.loss,
+      test_acc: evaluation.accuracy,
+      samples: seen,
+      pruned: plan.skipped,
+      epoch_seconds: epochSeconds,
+      elapsed_seconds: state.elapsedSeconds + epochSeconds,
+    };
+    const improved = evaluation.accuracy > state.bestTestAcc;
+    state = {
+      version: 1,
+      epochsDone: epoch + 1,
+      elapsedSeconds: row.elapsed_seconds,
+      bestTestAcc: improved ? evaluation.accuracy : state.bestTestAcc,
+      bestEpoch: improved ? epoch + 1 : state.bestEpoch,
+      samplesTrained: state.samplesTrained + seen,
+      samplesFull: state.samplesFull + train.count,
+      rows: [...state.rows, row],
+    };
+    // Order matters for crash safety: best model, then checkpoint (the source of truth), then the log row.
+    if (improved) await saveModel(model, paths.modelDir, { 'config.json': `${JSON.stringify(config, null, 2)}\n` });
+    await saveCheckpoint(paths.checkpoint, model, optimizer.getState(), sampler.scores, state);
+    await appendLogRow(paths.log, row);
+    await writeRunRecord(paths.runRecord, record(epoch + 1 === config.epochs ? 'complete' : 'running'));
+    log(
+      `${label}: lr ${lastLr.toExponential(2)} | train loss ${row.train_loss.toFixed(4)} acc ${row.train_acc.toFixed(2)} % | ` +
+        `test loss ${row.test_loss.toFixed(4)} acc ${row.test_acc.toFixed(2)} %${improved ? ' (best)' : ''} | ` +
+        `${seen} samples${plan.skipped ? `, ${plan.skipped} pruned` : ''} | ${epochSeconds.toFixed(1)} s`,
+    );
+    epochsThisCall++;
+  }
+  optimizer.dispose();
+  model.dispose();
+
+  const final = record(state.epochsDone === config.epochs ? 'complete' : 'running');
+  const summary = summaryOf(final, paths);
+  if (summary.status === 'complete') {
+    log(
+      `done: best test accuracy ${summary.bestTestAcc.toFixed(2)} % (epoch ${summary.bestEpoch}), training time ` +
+        `${(summary.elapsedSeconds / 60).toFixed(2)} min, sample-steps saved ${summary.savedPercent.toFixed(1)} % ` +
+        `(${summary.samplesTrained} of ${summary.samplesFull}); log ${paths.log}, model ${paths.modelDir}/`,
+    );
+  } else {
+    log(`stopped after epoch ${state.epochsDone}/${config.epochs}; continue with --resume`);
+  }
+  return summary;
+}
+
