@@ -87,8 +87,9 @@ interface ReductionView {
  * ignored (BatchNorm's [0,1,2] of NHWC, global pooling's [1,2], a last-axis softmax); others go to
  * the CPU kernel, which transposes first.
  */
-function reductionView(shape: readonly number[], axisAttr: number | number[], keepDims: boolean): ReductionView | undefined {
-  const axes = new Set(tf.util.parseAxisParam(axisAttr, [...shape]));
+function reductionView(shape: readonly number[], axisAttr: number | number[] | null | undefined, keepDims: boolean): ReductionView | undefined {
+  // A missing axis means every axis, as in tfjs.
+  const axes = new Set(tf.util.parseAxisParam(axisAttr ?? shape.map((_, i) => i), [...shape]));
   let phase: 'outer' | 'reduce' | 'inner' = 'outer';
   let outer = 1;
   let reduce = 1;
@@ -118,8 +119,8 @@ function reductionKernel(name: 'Sum' | 'Mean' | 'Max'): (context: KernelContext)
       const { x } = args.inputs;
       const xValues = floatValues(backend, x);
       if (!xValues || xValues.length === 0) return undefined;
-      const attrs = args.attrs as { axis?: number | number[]; reductionIndices?: number | number[]; keepDims: boolean };
-      const view = reductionView(x!.shape, (name === 'Max' ? attrs.reductionIndices : attrs.axis) ?? [], attrs.keepDims);
+      const attrs = args.attrs as { axis?: number | number[] | null; reductionIndices?: number | number[] | null; keepDims: boolean };
+      const view = reductionView(x!.shape, name === 'Max' ? attrs.reductionIndices : attrs.axis, attrs.keepDims);
       if (!view) return undefined;
       const out = new Float32Array(view.outer * view.inner);
       const scale = name === 'Mean' ? 1 / view.reduce : 1;

@@ -1,4 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's Node bundle registers no gradients; tfjs-layers' does, on import. Importing it here makes
+// sure ours are installed after (and so over) those, whatever order the application imports things in.
+import '@tensorflow/tfjs-layers';
 import { cpuBackendOf, floatValues, makeFloatOutput, NATIVE_BACKEND, withFallback, type KernelContext } from './kernel_util.js';
 
 /** A kernel of our own, registered for the native backend only: ReLU's gradient in one pass. */
