@@ -23,7 +23,38 @@ export async function activateWasm(): Promise<string> {
   } finally {
     restoreListeners();
   }
+  explainOutOfMemory(tf.backend() as unknown as WasmBackendInternals);
   return tf.getBackend();
+}
+
+interface WasmBackendInternals {
+  write: (...args: unknown[]) => unknown;
+  wasm: { HEAPU8: Uint8Array };
+  [explained]?: true;
+}
+
+const explained = Symbol('explainOutOfMemory');
+
+/**
+ * A wasm32 heap holds at most 4 GiB, and a training step keeps every activation and its gradient alive
+ * until the step ends (ResNet-18 needs ~3.4 GiB at batch 64). When an allocation fails, the module traps
+ * inside tensor registration with a meaningless "RuntimeError: divide by zero"; say what happened instead.
+ */
+function explainOutOfMemory(backend: WasmBackendInternals): void {
+  if (backend[explained]) return;
+  const write = backend.write;
+  backend.write = function (this: WasmBackendInternals, ...args: unknown[]) {
+    try {
+      return write.apply(this, args);
+    } catch (error) {
+      if (!(error instanceof WebAssembly.RuntimeError)) throw error;
+      const heapMiB = Math.round(backend.wasm.HEAPU8.length / 2 ** 20);
+      throw new Error(
+        `the wasm backend ran out of memory (heap ${heapMiB} MiB, at most 4096): use a smaller batch size (${error.message})`,
+      );
+    }
+  };
+  backend[explained] = true;
 }
 
 /** Whether the loaded wasm binary is the SIMD build (several times faster for convolutions). */

@@ -23,7 +23,8 @@ export async function main(argv: string[]): Promise<number> {
       .example('$0 test --experiment_name cifar10_resnet18_infobatch_r_0_5_b256 --model ResNet18', 'test its best model')
       .wrap(Math.min(120, process.stdout.columns || 100))
       .fail((message, error) => {
-        throw error ?? new UsageError(`${message} (see --help)`);
+        // yargs messages can span lines (choices); the user gets one line.
+        throw error ?? new UsageError(`${message.replace(/\s*\n\s*/g, ' ')} (see --help)`);
       })
       .parseAsync();
   } catch (error) {

@@ -77,7 +77,8 @@ const CSV_COLUMNS = [
 
 function csvCell(value: string | number | boolean | null): string {
   if (value === null) return '';
-  const text = String(value);
+  // Four decimals are finer than any timing or accuracy here and keep float noise out of the file.
+  const text = typeof value === 'number' ? String(Number(value.toFixed(4))) : String(value);
   return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
