@@ -5,7 +5,7 @@
  *   infobatch.mjs             the CLI and the gpu-check benchmark, bundled by esbuild into one file
  *   dist/linux-x64/dawn.node  the `webgpu` package's Dawn addon, where its loader looks (beside the bundle)
  *   *.wasm                    tfjs-backend-wasm's binaries, where its loader looks (beside the bundle)
- *   lib/                      the Vulkan loader and libglvnd's dispatcher, if this machine has them
+ *   lib/                      the Vulkan loader and glvnd's libEGL and libGLdispatch, if this machine has them
  *   gpu-check.sh, gpu-check-torch.py
  * Usage: npm run gpu-check:bundle [-- OUTDIR]   (default build/gpu-check)
  */
@@ -78,7 +78,9 @@ async function main(): Promise<number> {
   for (const name of ['gpu-check.sh', 'gpu-check-torch.py']) copyFileSync(join(repo, 'scripts', name), join(folder, name));
   chmodSync(join(folder, 'gpu-check.sh'), 0o755);
 
-  const libs = ['libvulkan.so.1', 'libGLdispatch.so.0'];
+  // The NVIDIA Vulkan driver (libGLX_nvidia.so.0) fails to create an instance without glvnd's libEGL and
+  // libGLdispatch: seen on an H200 machine whose image had neither.
+  const libs = ['libvulkan.so.1', 'libGLdispatch.so.0', 'libEGL.so.1'];
   const systemLibDir = '/usr/lib/x86_64-linux-gnu';
   for (const lib of libs) {
     const path = join(systemLibDir, lib);
@@ -86,7 +88,7 @@ async function main(): Promise<number> {
       mkdirSync(join(folder, 'lib'), { recursive: true });
       copyFileSync(realpathSync(path), join(folder, 'lib', lib));
     } else {
-      console.warn(`note: ${path} not found (Debian: apt-get install libvulkan1 libglvnd0); the hand-over will rely on the target's own`);
+      console.warn(`note: ${path} not found (Debian: apt-get install libvulkan1 libglvnd0 libegl1); the hand-over will rely on the target's own`);
     }
   }
 

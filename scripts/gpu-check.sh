@@ -30,14 +30,17 @@ if [[ -f "$here/infobatch.mjs" ]]; then
   [[ -n "$node_bin" ]] || { echo "gpu-check: no Node binary in $here/bin and none on the PATH" >&2; exit 1; }
   bench=("$node_bin" "$here/infobatch.mjs" gpu-check-bench)
   torch_script="$here/gpu-check-torch.py"
-  # The loader and libglvnd's dispatcher (the NVIDIA Vulkan driver needs it) ride along for machines
-  # without them; the machine's own copies win where they exist.
-  for lib in libvulkan.so.1 libGLdispatch.so.0; do
+  # The Vulkan loader and glvnd's libEGL and libGLdispatch (without which the NVIDIA Vulkan driver
+  # cannot create an instance) ride along for machines that lack them; the machine's own copies win.
+  missing_libs=$(mktemp -d)
+  trap 'rm -rf "$missing_libs"' EXIT
+  for lib in libvulkan.so.1 libGLdispatch.so.0 libEGL.so.1; do
     if ! ldconfig -p 2>/dev/null | grep -q "$lib " && [[ -f "$here/lib/$lib" ]]; then
-      export LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+      ln -s "$here/lib/$lib" "$missing_libs/$lib"
       echo "using the bundled $lib"
     fi
   done
+  export LD_LIBRARY_PATH="$missing_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 elif [[ -f "$here/../package.json" && -d "$here/../node_modules/tsx" ]]; then
   cd "$here/.."
   bench=(node --import tsx scripts/gpu-check-bench.ts)
@@ -76,7 +79,8 @@ echo "== auto's choice"
 
 echo "== $model, batch $batch, tfjs on $backend"
 webgpu_log=$(mktemp)
-trap 'rm -f "$webgpu_log"' EXIT
+torch_log=$(mktemp)
+trap 'rm -rf "$webgpu_log" "$torch_log" ${missing_libs:+"$missing_libs"}' EXIT
 if ! "${bench[@]}" --backend "$backend" --model "$model" --batch "$batch" --warmup "$warmup" --steps "$steps" \
   2> >(grep -v 'artificially reduced' >&2) | tee "$webgpu_log"; then
   echo "the tfjs $backend run failed (see above)"
@@ -88,8 +92,6 @@ echo "== $model, batch $batch, PyTorch"
 if [[ "$model" != ResNet18 ]]; then
   echo "skipped: the PyTorch side has ResNet18 only"
 elif "$python" -c "import torch" 2>/dev/null; then
-  torch_log=$(mktemp)
-  trap 'rm -f "$webgpu_log" "$torch_log"' EXIT
   if "$python" "$torch_script" --device "$torch_device" --batch "$batch" --steps "$torch_steps" | tee "$torch_log"; then
     torch_json=$(grep '^GPU_CHECK ' "$torch_log" | cut -d' ' -f2- | paste -sd, -)
   else

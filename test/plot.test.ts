@@ -92,10 +92,12 @@ describe('rendering', () => {
     assert.deepEqual(byEpoch.accuracy.data.datasets.map((set) => set.label), ['Baseline', 'InfoBatch r = 0.3', 'InfoBatch r = 0.5']);
     const samples = byEpoch.samples.data.datasets[2]!.data;
     // 10 epochs, δ = 0.875: epochs 2..8 prune 300 of 1000 samples; 9 and 10 anneal on the full data.
-    assert.deepEqual(samples.map((point) => point.y), [1000, 700, 700, 700, 700, 700, 700, 700, 1000, 1000]);
-    assert.deepEqual(samples.map((point) => point.x), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    // Both runs start annealing at epoch 9: one marker, between epochs 8 and 9.
-    assert.deepEqual(byEpoch.loss.options!.plugins!.verticalMarkers!.markers.map((marker) => marker.x), [8.5]);
+    // A step plot: epoch e spans (e − 1, e], so the line starts at 0 with epoch 1's value.
+    assert.deepEqual(samples.map((point) => point.y), [1000, 1000, 700, 700, 700, 700, 700, 700, 700, 1000, 1000]);
+    assert.deepEqual(samples.map((point) => point.x), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.equal(byEpoch.samples.data.datasets[2]!.stepped, 'after');
+    // Both runs start annealing at epoch 9: one marker, where epoch 8 ends and epoch 9 begins.
+    assert.deepEqual(byEpoch.loss.options!.plugins!.verticalMarkers!.markers.map((marker) => marker.x), [8]);
     assert.equal(byEpoch.loss.options!.plugins!.title!.text, 'Train and test loss');
     assert.equal(byEpoch.loss.options!.plugins!.subtitle!.text, 'fashion-mnist · ResNetTiny · batch 128 · 10 epochs');
 
@@ -109,6 +111,9 @@ describe('rendering', () => {
     const markers = byTime.accuracy.options!.plugins!.verticalMarkers!.markers;
     assert.equal(markers.length, 2);
     assert.equal(markers[1]!.x, ib5.rows[7]!.elapsedSeconds / 60);
+    assert.equal(markers[1]!.label, 'InfoBatch r = 0.5: annealing from epoch 9 →');
+    // Against time the step plot starts where the first epoch started: at 0.
+    assert.equal(byTime.samples.data.datasets[2]!.data[0]!.x, 0);
   });
 });
 

@@ -56,7 +56,9 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
     withRunDirOptions(yargs)
       .positional('names', { type: 'string', array: true, describe: 'Run (experiment) names; default: every run in --log_dir' })
       .option('format', { type: 'string', choices: REPORT_FORMATS, default: 'md', describe: 'md (Markdown table), csv or json' })
-      .option('write', { type: 'boolean', default: true, describe: 'Also write <figure_dir>/report.<format> (--no-write to only print)' }) as unknown as Argv<ReportArgs>,
+      .option('write', { type: 'boolean', default: true, describe: 'Also write <figure_dir>/report.<format> (--no-write to only print)' })
+      .example('$0 report', 'every run in logs/')
+      .example('$0 report cifar10_resnet18_baseline_b256 cifar10_resnet18_infobatch_r_0_5_b256 --format csv', 'two runs, as CSV') as unknown as Argv<ReportArgs>,
   handler: async (argv) => {
     const text = await runReport(
       {

@@ -98,12 +98,17 @@ export const sweepCommand: CommandModule<object, SweepArgs> = {
   describe: 'Train the baseline and InfoBatch at several pruning ratios (and seeds), then write the report and figures',
   builder: (yargs) =>
     yargs
-      .options({ model, train_batch_size, num_epoch, delta, max_lr, weight_decay, label_smoothing, train_limit, ...DATA_OPTIONS })
       .option('ratios', { type: 'string', default: '0.3,0.5,0.7', describe: 'comma-separated InfoBatch pruning ratios; a baseline is always trained too' })
       .option('seed', { type: 'number', describe: `seed of every run (default ${TRAIN_OPTIONS.seed.default}); run names get no seed suffix` })
       .option('seeds', { type: 'string', describe: 'comma-separated seeds: repeats the sweep per seed, names end in _s<seed>; the report shows mean ± std' })
+      .option('dry_run', { type: 'boolean', default: false, describe: 'only print which runs would be trained, resumed or skipped' })
+      .options({ model, train_batch_size, num_epoch, delta, max_lr, weight_decay, label_smoothing, train_limit, ...DATA_OPTIONS })
       .option('figure_dir', { type: 'string', default: 'figures', describe: 'where report.md and the figures are written (replacing files of the same name)' })
-      .option('dry_run', { type: 'boolean', default: false, describe: 'only print which runs would be trained, resumed or skipped' }) as unknown as Argv<SweepArgs>,
+      .example(
+        '$0 sweep --dataset fashion-mnist --data_dir /usr/share/datasets/fashion-mnist --model ResNetTiny --train_batch_size 128 --num_epoch 10 --train_limit 8000 --test_limit 2000',
+        'a small sweep on a CPU (minutes)',
+      )
+      .example('$0 sweep --model ResNet18 --train_batch_size 256 --num_epoch 100 --seeds 0,1,2', 'the reproduction on CIFAR-10, three seeds') as unknown as Argv<SweepArgs>,
   handler: async (argv) => {
     const log = (line: string): void => console.error(line);
     const dirs = { logDir: argv.log_dir, modelDir: argv.model_dir };

@@ -97,7 +97,12 @@ export const visualizeCommand: CommandModule<object, VisualizeArgs> = {
       .option('x', { type: 'string', choices: X_AXES, default: 'epoch', describe: 'x axis: epoch, or wall-clock training time' })
       .option('output_name', { type: 'string', describe: 'File-name prefix (default: the InfoBatch run name)' })
       .option('width', { type: 'number', default: 1200, describe: 'Image width in pixels' })
-      .option('height', { type: 'number', default: 700, describe: 'Image height in pixels' }) as unknown as Argv<VisualizeArgs>,
+      .option('height', { type: 'number', default: 700, describe: 'Image height in pixels' })
+      .example('$0 visualize --infobatch_experiment_name cifar10_resnet18_infobatch_r_0_5_b256', 'against cifar10_resnet18_baseline_b256')
+      .example(
+        '$0 visualize --infobatch_experiment_name cifar10_resnet18_infobatch_r_0_3_b256 --infobatch_experiment_name cifar10_resnet18_infobatch_r_0_7_b256 --x time',
+        'two ratios overlaid, against training time',
+      ) as unknown as Argv<VisualizeArgs>,
   handler: async (argv) => {
     await runVisualize(
       {

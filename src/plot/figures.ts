@@ -99,25 +99,31 @@ function series(
   xAxis: XAxis,
   value: (row: EpochRow) => number,
   label: string,
-  dashed: boolean,
+  style: 'solid' | 'dashed' | 'steps',
 ): ChartDataset<'line', { x: number; y: number }[]> {
   const points = entry.run.rows.map((row) => ({ x: xOf(row, xAxis), y: value(row) }));
+  const radius = points.length <= 40 ? 3 : 0;
+  const common = { label, borderColor: entry.color, backgroundColor: entry.color, tension: 0 };
+  if (style === 'steps') {
+    // A per-epoch quantity holds over the whole epoch: each point is the end of its epoch and the
+    // step goes up or down where the epoch begins, so the first epoch starts at 0.
+    const first = entry.run.rows[0]!;
+    const start = { x: xAxis === 'epoch' ? first.epoch - 1 : (first.elapsedSeconds - first.epochSeconds) / 60, y: value(first) };
+    return { ...common, data: [start, ...points], stepped: 'after', borderWidth: 2.5, pointRadius: (context) => (context.dataIndex === 0 ? 0 : radius) };
+  }
   return {
-    label,
+    ...common,
     data: points,
-    borderColor: entry.color,
-    backgroundColor: entry.color,
-    borderWidth: dashed ? 2 : 2.5,
-    borderDash: dashed ? [7, 5] : [],
-    pointRadius: points.length <= 40 ? 3 : 0,
-    pointStyle: dashed ? 'rect' : 'circle',
-    tension: 0,
+    borderWidth: style === 'dashed' ? 2 : 2.5,
+    borderDash: style === 'dashed' ? [7, 5] : [],
+    pointRadius: radius,
+    pointStyle: style === 'dashed' ? 'rect' : 'circle',
   };
 }
 
 /**
- * Annealing markers. Against epochs the line goes between the last pruned epoch and the first full
- * one; against time, at the moment the last pruned epoch ended (one line per run, as their clocks differ).
+ * Annealing markers, at the end of the last pruned epoch (= where the first full-data epoch starts):
+ * one line against epochs when the runs agree; against time one per run, as their clocks differ.
  */
 function annealMarkers(plotted: PlottedRun[], xAxis: XAxis): VerticalMarker[] {
   const markers: VerticalMarker[] = [];
@@ -125,9 +131,8 @@ function annealMarkers(plotted: PlottedRun[], xAxis: XAxis): VerticalMarker[] {
     const start = annealStartOf(entry.run);
     if (start === null || methodOf(entry.run).kind !== 'infobatch') continue;
     if (xAxis === 'epoch') {
-      const existing = markers.find((marker) => marker.x === start - 0.5);
-      if (existing) continue;
-      markers.push({ x: start - 0.5, label: `annealing (full data) from epoch ${start} →`, color: '#555555' });
+      if (markers.some((marker) => marker.x === start - 1)) continue;
+      markers.push({ x: start - 1, label: `annealing (full data) from epoch ${start} →`, color: '#555555' });
     } else {
       const before = entry.run.rows.find((row) => row.epoch === start - 1);
       if (!before) continue;
@@ -146,19 +151,19 @@ function chartConfig(kind: FigureKind, plotted: PlottedRun[], xAxis: XAxis, subt
       title = 'Train and test loss';
       yTitle = 'Loss';
       datasets = plotted.flatMap((entry) => [
-        series(entry, xAxis, (row) => row.trainLoss, `${entry.label} – train`, true),
-        series(entry, xAxis, (row) => row.testLoss, `${entry.label} – test`, false),
+        series(entry, xAxis, (row) => row.trainLoss, `${entry.label} – train`, 'dashed'),
+        series(entry, xAxis, (row) => row.testLoss, `${entry.label} – test`, 'solid'),
       ]);
       break;
     case 'accuracy':
       title = 'Test accuracy';
       yTitle = 'Test accuracy (%)';
-      datasets = plotted.map((entry) => series(entry, xAxis, (row) => row.testAcc, entry.label, false));
+      datasets = plotted.map((entry) => series(entry, xAxis, (row) => row.testAcc, entry.label, 'solid'));
       break;
     case 'samples':
       title = 'Samples trained per epoch';
       yTitle = 'Samples trained';
-      datasets = plotted.map((entry) => series(entry, xAxis, (row) => row.samples, entry.label, false));
+      datasets = plotted.map((entry) => series(entry, xAxis, (row) => row.samples, entry.label, 'steps'));
       break;
   }
   const epochTicks = xAxis === 'epoch' && Math.max(...plotted.map((entry) => entry.run.rows.length)) <= 25;
@@ -172,7 +177,8 @@ function chartConfig(kind: FigureKind, plotted: PlottedRun[], xAxis: XAxis, subt
       scales: {
         x: {
           type: 'linear',
-          min: xAxis === 'time' ? 0 : undefined,
+          // 0 = start of training on both axes (the step plot of samples starts there).
+          min: 0,
           title: { display: true, text: xAxis === 'epoch' ? 'Epoch' : 'Training time (min, evaluation excluded)', font: { size: fontSize } },
           ticks: { font: { size: 14 }, ...(epochTicks ? { stepSize: 1, precision: 0 } : { precision: xAxis === 'epoch' ? 0 : undefined }) },
         },

@@ -1,4 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's Node bundle registers no gradient functions; tfjs-layers' bundle registers all of tfjs's
+// (as the @tensorflow/tfjs union package does). Differentiating the loss needs them.
+import '@tensorflow/tfjs-layers';
 
 /**
  * Per-sample softmax cross-entropy with label smoothing, as torch.nn.CrossEntropyLoss(label_smoothing=s,

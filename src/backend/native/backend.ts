@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { loadNativeAddon, type NativeAddon } from './addon.js';
+import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL, batchNormTrain, batchNormTrainGrad, patchBatchNormalizationLayer } from './batch_norm.js';
 import { avgPool, avgPoolGrad, conv2D, conv2DBackpropFilter, conv2DBackpropInput, fusedConv2D } from './conv.js';
 import { addN, BINARY_KERNELS, binaryKernel, fusedBatchNorm, max, mean, sum, UNARY_KERNELS, unaryKernel } from './elementwise.js';
 import { installReluGradient, RELU_GRAD_KERNEL, reluGrad } from './gradients.js';
@@ -41,6 +42,8 @@ export const NATIVE_KERNELS: Record<string, NativeKernelFactory> = {
 /** Kernels of our own (no cpu counterpart). */
 const EXTRA_KERNELS: Record<string, NativeKernelFactory> = {
   [RELU_GRAD_KERNEL]: reluGrad,
+  [BN_TRAIN_KERNEL]: batchNormTrain,
+  [BN_TRAIN_GRAD_KERNEL]: batchNormTrainGrad,
 };
 
 let registered = false;
@@ -63,6 +66,7 @@ export function registerNativeBackend(): NativeAddon {
     tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND, kernelFunc: factory(context) });
   }
   installReluGradient();
+  patchBatchNormalizationLayer();
   registered = true;
   return addon;
 }

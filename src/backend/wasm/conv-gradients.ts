@@ -16,7 +16,8 @@ import { Scratch, stockKernels, WASM } from './kernel-utils.js';
  * Convolution-gradient kernels for the `wasm` backend, built from its fast (XNNPACK) forward Conv2D.
  *
  * tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter kernel at all (training any conv net fails) and its
- * Conv2DBackpropInput is a plain C++ loop (~1.6 GFLOP/s on our CPUs, against ~20 for the forward conv).
+ * Conv2DBackpropInput is a plain C++ loop, about 10× slower than the forward conv (2–4 against 20–40
+ * GFLOP/s on our CPUs; scripts/bench-wasm-kernels.ts measures both).
  * Both gradients are convolutions themselves, so we rewrite them as forward convolutions (NHWC, filters
  * [kh, kw, in, out]; `s` the stride, `p` the forward padding):
  *
@@ -28,6 +29,9 @@ import { Scratch, stockKernels, WASM } from './kernel-utils.js';
  *    its rows and columns, wasting (s² − 1)/s² of the multiplications; we split dx instead into its s²
  *    phases (rows h with (h + p) mod s fixed, likewise columns), each of which is a stride-1 convolution
  *    of the plain dy with a subset of the filter taps, and interleave the results.
+ *
+ * Only dilation 1 is handled, as tfjs-core's conv2d gradient itself refuses dilated convolutions; NCHW
+ * (which the wasm forward Conv2D refuses too) falls back to the stock input-gradient kernel.
  *
  * Intermediates are TensorInfos made by the backend's own kernels (or filled here on the wasm heap);
  * each is released with backend.disposeData before returning, so the engine only ever sees the output.
@@ -135,15 +139,24 @@ function conv2DBackpropFilter(args: { inputs: { x?: TensorInfo; dy?: TensorInfo 
   const k = stockKernels();
   const scratch = new Scratch(backend);
   try {
-    const xT = scratch.run(k.transpose, { x }, { perm: [3, 1, 2, 0] }); // [Ci, H, W, N]
-    const dyT = scratch.run(k.transpose, { x: dy }, { perm: [1, 2, 0, 3] }); // [Ho, Wo, N, Co]
     const pads: Pads = {
       top: info.padInfo.top,
       left: info.padInfo.left,
       bottom: (info.outHeight - 1) * info.strideHeight + info.filterHeight - info.inHeight - info.padInfo.top,
       right: (info.outWidth - 1) * info.strideWidth + info.filterWidth - info.inWidth - info.padInfo.left,
     };
-    const grad = scratch.keep(convolve(scratch, xT, dyT, pads, [info.strideHeight, info.strideWidth])); // [Ci, kh, kw, Co]
+    // Rows/columns of x no window reaches (negative padding, e.g. 1×1 stride 2 on an even size) are cut
+    // here, while x is NHWC and the cut moves whole rows, rather than inside convolve on the transpose.
+    const [n, h, w, c] = x.shape as [number, number, number, number];
+    const crop = { top: Math.max(0, -pads.top), bottom: Math.max(0, -pads.bottom), left: Math.max(0, -pads.left), right: Math.max(0, -pads.right) };
+    const cropped =
+      crop.top || crop.bottom || crop.left || crop.right
+        ? scratch.run(k.slice, { x }, { begin: [0, crop.top, crop.left, 0], size: [n, h - crop.top - crop.bottom, w - crop.left - crop.right, c] })
+        : x;
+    const kept: Pads = { top: pads.top + crop.top, bottom: pads.bottom + crop.bottom, left: pads.left + crop.left, right: pads.right + crop.right };
+    const xT = scratch.run(k.transpose, { x: cropped }, { perm: [3, 1, 2, 0] }); // [Ci, H, W, N]
+    const dyT = scratch.run(k.transpose, { x: dy }, { perm: [1, 2, 0, 3] }); // [Ho, Wo, N, Co]
+    const grad = scratch.keep(convolve(scratch, xT, dyT, kept, [info.strideHeight, info.strideWidth])); // [Ci, kh, kw, Co]
     return k.transpose({ inputs: { x: grad }, backend, attrs: { perm: [1, 2, 0, 3] } }) as TensorInfo;
   } finally {
     scratch.dispose();
