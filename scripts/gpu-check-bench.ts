@@ -63,7 +63,7 @@ export async function runGpuCheckBench(argv: string[]): Promise<number> {
   const size = options.batch;
   const model = buildModel(options.model, { inputShape: [32, 32, 3], numClasses: 10, seed: 0 });
   // Trainable parameters, as PyTorch counts them (countParams() adds BatchNorm's moving statistics).
-  const params = model.trainableWeights.reduce((sum, weight) => sum + weight.shape.reduce((a, b) => a * b, 1), 0);
+  const params = model.trainableWeights.reduce((sum, weight) => sum + weight.read().size, 0);
   const step = makeTrainStep(model);
   const images = tf.randomNormal([size, 32, 32, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
   const labels = tf.tensor1d(Float32Array.from({ length: size }, (_, i) => i % 10));

@@ -188,7 +188,7 @@ describe('webgpu backend', { skip }, () => {
     }
     const logits = tf.tidy(() => model.predict(tf.tensor4d(testSet.images, [32, HEIGHT, HEIGHT, 3])) as tf.Tensor2D);
     const predicted = await tf.argMax(logits, -1).data();
-    const correct = predicted.reduce((sum, label, i) => sum + (label === testSet.labels[i] ? 1 : 0), 0);
+    const correct = Array.from(predicted).reduce((sum, label, i) => sum + (label === testSet.labels[i] ? 1 : 0), 0);
     const lastEpoch = losses.slice(-4).reduce((a, b) => a + b, 0) / 4;
     assert.ok(lastEpoch < losses[0]! / 2, `loss did not halve: ${losses[0]} → ${lastEpoch}`);
     assert.ok(correct >= 28, `held-out accuracy ${correct}/32`);

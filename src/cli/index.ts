@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { reportError, UsageError } from './errors.js';
+import { examplesEpilogue } from './help.js';
 import { trainCommand } from './train.js';
 import { testCommand } from './test.js';
 
@@ -19,9 +20,15 @@ export async function main(argv: string[]): Promise<number> {
       .demandCommand(1, 'name a command: train, test, visualize, report or sweep')
       .strict()
       .recommendCommands()
-      .example('$0 train --use_info_batch --model ResNet18 --train_batch_size 256 --num_epoch 100 --ratio 0.5 --delta 0.875', 'InfoBatch on CIFAR-10')
-      .example('$0 test --experiment_name cifar10_resnet18_infobatch_r_0_5_b256 --model ResNet18', 'test its best model')
-      .wrap(Math.min(120, process.stdout.columns || 100))
+      .epilogue(
+        examplesEpilogue([
+          ['infobatch train --experiment_name cifar10_resnet18_infobatch_r_0_5_b256 --use_info_batch --model ResNet18 --train_batch_size 256 --num_epoch 100 --ratio 0.5 --delta 0.875', 'InfoBatch on CIFAR-10 (the reproduction)'],
+          ['infobatch test --experiment_name cifar10_resnet18_infobatch_r_0_5_b256 --model ResNet18', 'test its best model'],
+          ['infobatch train --dataset fashion-mnist --data_dir /usr/share/datasets/fashion-mnist --model ResNet20 --num_epoch 5 --train_batch_size 128 --use_info_batch', 'offline on a laptop CPU'],
+        ]),
+      )
+      // Wrap for a terminal; piped help keeps whole lines so example commands can be copied as they are.
+      .wrap(process.stdout.isTTY ? Math.min(120, process.stdout.columns) : null)
       .fail((message, error) => {
         // yargs messages can span lines (choices); the user gets one line.
         throw error ?? new UsageError(`${message.replace(/\s*\n\s*/g, ' ')} (see --help)`);

@@ -11,6 +11,7 @@ import { MODEL_NAMES } from '../models/registry.js';
 import { evaluate } from '../train/evaluate.js';
 import { runPaths } from '../train/run-files.js';
 import { UsageError } from './errors.js';
+import { examplesEpilogue } from './help.js';
 import { datasetExtra, DATA_OPTIONS, type DataArgs } from './train-options.js';
 
 interface TestArgs extends Omit<DataArgs, 'dataset' | 'data_dir' | 'test_limit'> {
@@ -35,7 +36,7 @@ export const testCommand: CommandModule<object, TestArgs> = {
         data_dir: { ...DATA_OPTIONS.data_dir, default: undefined, describe: 'data directory (default: the one the run used)' },
         test_limit: { ...DATA_OPTIONS.test_limit, default: undefined, describe: 'first N test images only (default: as trained)' },
       })
-      .example('$0 test --experiment_name cifar10_resnet18_baseline_b256 --model ResNet18', 'test the baseline of the reproduction') as never,
+      .epilogue(examplesEpilogue([['infobatch test --experiment_name cifar10_resnet18_baseline_b256 --model ResNet18', 'test the baseline of the reproduction']])) as never,
   handler: async (args) => {
     const paths = runPaths(args.experiment_name, args.log_dir, args.model_dir);
     const configPath = join(paths.modelDir, 'config.json');

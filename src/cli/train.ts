@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { runTraining } from '../train/trainer.js';
+import { examplesEpilogue } from './help.js';
 import { configFromArgs, datasetExtra, DATA_OPTIONS, TRAIN_OPTIONS, type TrainArgs } from './train-options.js';
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
@@ -8,17 +9,21 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
   builder: (yargs) =>
     yargs
       .options({ ...TRAIN_OPTIONS, ...DATA_OPTIONS })
-      .example(
-        '$0 train --experiment_name cifar10_resnet18_infobatch_r_0_5_b256 --use_info_batch --model ResNet18 --train_batch_size 256 --num_epoch 100 --ratio 0.5 --delta 0.875',
-        'the reproduction: ResNet-18 on CIFAR-10 with InfoBatch r = 0.5',
-      )
-      .example(
-        '$0 train --experiment_name cifar10_resnet18_baseline_b256 --model ResNet18 --train_batch_size 256 --num_epoch 100 --ratio 0.0 --delta 0.0',
-        'its full-data baseline',
-      )
-      .example(
-        '$0 train --dataset fashion-mnist --data_dir /usr/share/datasets/fashion-mnist --model ResNet20 --num_epoch 5 --train_batch_size 128 --use_info_batch',
-        'offline, on a laptop CPU',
+      .epilogue(
+        examplesEpilogue([
+          [
+            'infobatch train --experiment_name cifar10_resnet18_infobatch_r_0_5_b256 --use_info_batch --model ResNet18 --train_batch_size 256 --num_epoch 100 --ratio 0.5 --delta 0.875',
+            'the reproduction: ResNet-18 on CIFAR-10 with InfoBatch r = 0.5',
+          ],
+          [
+            'infobatch train --experiment_name cifar10_resnet18_baseline_b256 --model ResNet18 --train_batch_size 256 --num_epoch 100 --ratio 0.0 --delta 0.0',
+            'its full-data baseline',
+          ],
+          [
+            'infobatch train --dataset fashion-mnist --data_dir /usr/share/datasets/fashion-mnist --model ResNet20 --num_epoch 5 --train_batch_size 128 --use_info_batch',
+            'offline, on a laptop CPU',
+          ],
+        ]),
       ) as never,
   handler: async (args) => {
     await runTraining(configFromArgs(args), { resume: args.resume as boolean, overwrite: args.overwrite as boolean, logDir: args.log_dir, modelDir: args.model_dir, datasetExtra: datasetExtra(args) });

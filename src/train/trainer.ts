@@ -154,8 +154,8 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
   } else {
     model = buildModel(config.model, { inputShape: [dataset.height, dataset.width, dataset.channels], numClasses: dataset.numClasses, seed: config.seed });
   }
-  const parameters = model.countParams();
-  log(`model: ${config.model}, ${parameters.toLocaleString('en-US')} parameters`);
+  const parameters = model.trainableWeights.reduce((sum, w) => sum + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0);
+  log(`model: ${config.model}, ${parameters.toLocaleString('en-US')} trainable parameters`);
   log(
     prunes(config)
       ? `InfoBatch: r = ${config.ratio}, δ = ${config.delta} (${config.pruneStrategy} pruning${config.rescale ? ', rescaled' : ', no rescaling'}), pruning in epochs 1–${sampler.pruneUntilEpoch} of ${config.epochs}`
