@@ -60,7 +60,7 @@ export function batchNormTrainGrad(context: KernelContext): tf.KernelFunc {
 export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
   let mean: tf.Tensor | undefined;
   let variance: tf.Tensor | undefined;
-  const op = tf.customGrad((xIn: tf.Tensor, gammaIn: tf.Tensor, betaIn: tf.Tensor, save: tf.GradSaveFunc) => {
+  const forward = (xIn: tf.Tensor, gammaIn: tf.Tensor, betaIn: tf.Tensor, save: tf.GradSaveFunc) => {
     const [y, batchMean, batchVariance] = tf.engine().runKernel(BN_TRAIN_KERNEL, { x: xIn, gamma: gammaIn, beta: betaIn }, { epsilon }) as tf.Tensor[];
     // customGrad disposes what its function made except the value; the statistics must outlive it.
     mean = tf.keep(batchMean!);
@@ -73,7 +73,9 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tenso
         return tf.engine().runKernel(BN_TRAIN_GRAD_KERNEL, { x: xs!, dy: dy as tf.Tensor, gamma: gammas!, mean: means!, variance: variances! }, { epsilon }) as tf.Tensor[];
       },
     };
-  });
+  };
+  // customGrad types its function's arguments as one union; ours come in a fixed order.
+  const op = tf.customGrad(forward as unknown as tf.CustomGradientFunc<tf.Tensor>);
   const y = op(x, gamma, beta) as tf.Tensor;
   return { y, mean: mean!, variance: variance! };
 }

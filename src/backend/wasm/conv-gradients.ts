@@ -129,51 +129,6 @@ function convInfoFor(inShape: number[], filterShape: number[], attrs: Conv2DBack
   );
 }
 
-function filterGradientByRowChunks(scratch: Scratch, xT: TensorInfo, dyT: TensorInfo, pads: Pads, info: backend_util.Conv2DInfo, targetK: number): TensorInfo {
-  const backend = scratch.backend;
-  const [ci, hc, wc, n] = xT.shape as [number, number, number, number];
-  const [ho, wo, , co] = dyT.shape as [number, number, number, number];
-  const s = info.strideHeight;
-  const kh = info.filterHeight;
-  const rowsPerChunk = Math.max(1, Math.round(targetK / (wo * n)));
-  if (rowsPerChunk >= ho) return scratch.keep(convolve(scratch, xT, dyT, pads, [info.strideHeight, info.strideWidth]));
-  const sum = scratch.keep(backend.makeOutput([ci, kh, info.filterWidth, co], 'float32'));
-  let first = true;
-  for (let i0 = 0; i0 < ho; i0 += rowsPerChunk) {
-    const i1 = Math.min(ho, i0 + rowsPerChunk);
-    const start = s * i0 - pads.top;
-    const end = s * (i1 - 1) + kh - pads.top;
-    const r0 = Math.max(0, start);
-    const r1 = Math.min(hc, end);
-    const input = backend.makeOutput([ci, r1 - r0, wc, n], 'float32');
-    const filter = backend.makeOutput([i1 - i0, wo, n, co], 'float32');
-    try {
-      {
-        const xs = backend.typedArrayFromHeap(xT) as Float32Array;
-        const ins = backend.typedArrayFromHeap(input) as Float32Array;
-        const plane = hc * wc * n;
-        const len = (r1 - r0) * wc * n;
-        for (let c = 0; c < ci; c++) ins.set(xs.subarray(c * plane + r0 * wc * n, c * plane + r0 * wc * n + len), c * len);
-        const ds = backend.typedArrayFromHeap(dyT) as Float32Array;
-        const fs = backend.typedArrayFromHeap(filter) as Float32Array;
-        const rowSize = wo * n * co;
-        fs.set(ds.subarray(i0 * rowSize, i1 * rowSize));
-      }
-      const part = convolve(scratch, input, filter, { top: r0 - start, bottom: end - r1, left: pads.left, right: pads.right }, [info.strideHeight, info.strideWidth]);
-      const ps = backend.typedArrayFromHeap(part) as Float32Array;
-      const ss = backend.typedArrayFromHeap(sum) as Float32Array;
-      if (first) ss.set(ps);
-      else for (let j = 0; j < ss.length; j++) ss[j]! += ps[j]!;
-      first = false;
-      backend.disposeData(part.dataId);
-    } finally {
-      backend.disposeData(input.dataId);
-      backend.disposeData(filter.dataId);
-    }
-  }
-  return sum;
-}
-
 function conv2DBackpropFilter(args: { inputs: { x?: TensorInfo; dy?: TensorInfo }; backend: unknown; attrs: unknown }): TensorInfo {
   const backend = args.backend as BackendWasm;
   const attrs = args.attrs as Conv2DBackpropFilterAttrs;
@@ -201,9 +156,7 @@ function conv2DBackpropFilter(args: { inputs: { x?: TensorInfo; dy?: TensorInfo 
     const kept: Pads = { top: pads.top + crop.top, bottom: pads.bottom + crop.bottom, left: pads.left + crop.left, right: pads.right + crop.right };
     const xT = scratch.run(k.transpose, { x: cropped }, { perm: [3, 1, 2, 0] }); // [Ci, H, W, N]
     const dyT = scratch.run(k.transpose, { x: dy }, { perm: [1, 2, 0, 3] }); // [Ho, Wo, N, Co]
-    const grad = process.env.DW_CHUNK
-      ? filterGradientByRowChunks(scratch, xT, dyT, kept, info, Number(process.env.DW_CHUNK))
-      : scratch.keep(convolve(scratch, xT, dyT, kept, [info.strideHeight, info.strideWidth])); // [Ci, kh, kw, Co]
+    const grad = scratch.keep(convolve(scratch, xT, dyT, kept, [info.strideHeight, info.strideWidth])); // [Ci, kh, kw, Co]
     return k.transpose({ inputs: { x: grad }, backend, attrs: { perm: [1, 2, 0, 3] } }) as TensorInfo;
   } finally {
     scratch.dispose();
