@@ -160,6 +160,21 @@ describe('wasm backend', () => {
     }
   });
 
+  test('inputs our kernels hand back to the stock kernels (NCHW input gradient, scalar tile) still work', async () => {
+    const run = () =>
+      tf.tidy(() => {
+        const dy = tf.tensor4d(values(2 * 3 * 4 * 4, 16), [2, 3, 4, 4]); // NCHW
+        const filter = tf.tensor4d(values(3 * 3 * 2 * 3, 17), [3, 3, 2, 3]);
+        const attrs = { strides: 2, pad: 'same', dataFormat: 'NCHW', inputShape: [2, 2, 7, 8] };
+        const dx = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+        return [dx.dataSync() as Float32Array, tf.tile(tf.scalar(3), []).dataSync() as Float32Array];
+      });
+    const expected = await onBackend('cpu', run);
+    const actual = await onBackend('wasm', run);
+    assert.ok(relativeError(actual[0]!, expected[0]!) < 1e-5, 'NCHW input gradient');
+    assert.deepEqual(Array.from(actual[1]!), [3]);
+  });
+
   test('batchNorm gradients match cpu', async () => {
     const run = () =>
       tf.tidy(() => {
@@ -174,16 +189,31 @@ describe('wasm backend', () => {
     expected.forEach((e, i) => assert.ok(relativeError(actual[i]!, e) < 1e-5, `gradient ${i}`));
   });
 
-  /** Per-variable gradients and the loss of one training step, then the step applied by SGD with momentum. */
+  /**
+   * One training step as InfoBatch takes it (per-sample label-smoothed cross-entropy, weighted mean,
+   * SGD with momentum). Returns the per-sample losses, the number of right predictions and the
+   * per-variable gradients.
+   */
   function trainingStep(model: tfl.LayersModel, x: tf.Tensor, labels: tf.Tensor, optimizer: tf.Optimizer): Float32Array[] {
     const variables = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+    const batch = x.shape[0]!;
+    const weights = tf.tensor1d(Array.from({ length: batch }, (_, i) => (i % 2 ? 2 : 1))); // InfoBatch's 1/(1−r) on some samples
+    let perSample: tf.Tensor | undefined;
+    let correct: tf.Tensor | undefined;
     const { value, grads } = tf.variableGrads(() => {
       const logits = model.apply(x, { training: true }) as tf.Tensor;
-      return tf.losses.softmaxCrossEntropy(labels, logits, undefined, 0.1) as tf.Scalar;
+      const losses = tf.losses.softmaxCrossEntropy(labels, logits, undefined, 0.1, tf.Reduction.NONE);
+      perSample = tf.keep(losses);
+      correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(labels, 1)), 'int32')));
+      return tf.mean(tf.mul(losses, weights)) as tf.Scalar;
     }, variables);
-    const result = [value.dataSync() as Float32Array, ...variables.map((v) => grads[v.name]!.dataSync() as Float32Array)];
+    const result = [
+      perSample!.dataSync() as Float32Array,
+      Float32Array.from(correct!.dataSync()),
+      ...variables.map((v) => grads[v.name]!.dataSync() as Float32Array),
+    ];
     optimizer.applyGradients(grads);
-    tf.dispose([value, ...Object.values(grads)]);
+    tf.dispose([value, weights, perSample!, correct!, ...Object.values(grads)]);
     return result;
   }
 
@@ -208,9 +238,10 @@ describe('wasm backend', () => {
       });
     }
     for (const step of [0, 1]) {
-      const [cpuLoss, ...cpuGrads] = results.cpu![step]!;
-      const [wasmLoss, ...wasmGrads] = results.wasm![step]!;
-      assert.ok(Math.abs(wasmLoss![0]! - cpuLoss![0]!) < tolerance * Math.abs(cpuLoss![0]!), `step ${step} loss`);
+      const [cpuLosses, cpuCorrect, ...cpuGrads] = results.cpu![step]!;
+      const [wasmLosses, wasmCorrect, ...wasmGrads] = results.wasm![step]!;
+      assert.ok(relativeError(wasmLosses!, cpuLosses!) < tolerance, `step ${step} per-sample losses`);
+      assert.deepEqual(wasmCorrect, cpuCorrect, `step ${step} right predictions`);
       cpuGrads.forEach((expected, i) => {
         const error = relativeError(wasmGrads[i]!, expected);
         assert.ok(error < tolerance, `step ${step}, gradient of variable ${i}: relative error ${error}`);

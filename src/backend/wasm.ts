@@ -14,7 +14,6 @@ export async function activateWasm(): Promise<string> {
     const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
     throw new Error(`@tensorflow/tfjs-backend-wasm failed to load: ${reason}`);
   }
-  registerWasmTrainingKernels();
   const restoreListeners = snapshotProcessErrorListeners();
   try {
     // setBackend resolves false (after logging a warning) when the module cannot be instantiated.
@@ -23,6 +22,7 @@ export async function activateWasm(): Promise<string> {
   } finally {
     restoreListeners();
   }
+  registerWasmTrainingKernels();
   explainOutOfMemory(tf.backend() as unknown as WasmBackendInternals);
   return tf.getBackend();
 }

@@ -75,7 +75,7 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tenso
     };
   };
   // customGrad types its function's arguments as one union; ours come in a fixed order.
-  const op = tf.customGrad(forward as unknown as tf.CustomGradientFunc<tf.Tensor>);
+  const op = tf.customGrad(forward as unknown as Parameters<typeof tf.customGrad>[0]);
   const y = op(x, gamma, beta) as tf.Tensor;
   return { y, mean: mean!, variance: variance! };
 }

@@ -1,0 +1,92 @@
+/**
+ * The one dataset shape every loader produces and the training loop consumes.
+ *
+ * Images stay in a single NHWC uint8 typed array per split (no per-image objects): augmentation and
+ * normalization work on whole batches gathered from it (see augment.ts), which is what keeps data
+ * work off the profile on a 2-core machine.
+ */
+export interface ImageSplit {
+  /** NHWC pixels, 0..255, length = count * height * width * channels. */
+  readonly images: Uint8Array;
+  /** Class index per image, 0 <= label < numClasses. */
+  readonly labels: Uint8Array;
+  readonly count: number;
+}
+
+export interface ImageDataset {
+  /** Registry name, e.g. "cifar10", "fashion-mnist", "synthetic". */
+  readonly name: string;
+  readonly height: number;
+  readonly width: number;
+  readonly channels: number;
+  readonly numClasses: number;
+  readonly classNames: readonly string[];
+  /** Per-channel mean and std of the training pixels on the 0..1 scale, used for normalization. */
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+  /** How random-crop augmentation pads the image border. */
+  readonly cropPadding: 'reflect' | 'zero';
+  /** Whether a horizontal flip is a label-preserving augmentation for this data. */
+  readonly horizontalFlip: boolean;
+  readonly train: ImageSplit;
+  readonly test: ImageSplit;
+}
+
+export interface DatasetLoadOptions {
+  /** Where the data lives or is cached (`--data_dir`); loaders that need no files ignore it. */
+  readonly dataDir: string;
+  /** Seed for generated data (synthetic); real data ignores it. */
+  readonly seed: number;
+  /** Progress and status lines for the user (one line each, no trailing newline). */
+  readonly log: (line: string) => void;
+  /** Loader-specific options (e.g. CIFAR-100 label granularity, download mirror). */
+  readonly extra?: Readonly<Record<string, string | number | boolean | undefined>>;
+}
+
+/** A loader reads (or makes, or downloads) one dataset. It throws DatasetError with a user-facing message. */
+export type DatasetLoader = (options: DatasetLoadOptions) => Promise<ImageDataset>;
+
+/** An error whose message is meant for the user as is (the CLI prints it on one line, exit code 2). */
+export class DatasetError extends Error {
+  override readonly name = 'DatasetError';
+}
+
+/** Checks the invariants every loader must hold; throws DatasetError naming the first broken one. */
+export function validateDataset(dataset: ImageDataset): void {
+  const pixels = dataset.height * dataset.width * dataset.channels;
+  for (const [splitName, split] of [['train', dataset.train], ['test', dataset.test]] as const) {
+    if (split.images.length !== split.count * pixels) {
+      throw new DatasetError(`${dataset.name} ${splitName}: ${split.images.length} pixels for ${split.count} images of ${pixels}`);
+    }
+    if (split.labels.length !== split.count) {
+      throw new DatasetError(`${dataset.name} ${splitName}: ${split.labels.length} labels for ${split.count} images`);
+    }
+    for (let i = 0; i < split.count; i++) {
+      if (split.labels[i]! >= dataset.numClasses) {
+        throw new DatasetError(`${dataset.name} ${splitName}: label ${split.labels[i]} at index ${i} is out of range (numClasses ${dataset.numClasses})`);
+      }
+    }
+  }
+  if (dataset.mean.length !== dataset.channels || dataset.std.length !== dataset.channels) {
+    throw new DatasetError(`${dataset.name}: mean/std must have one entry per channel`);
+  }
+  if (dataset.classNames.length !== dataset.numClasses) {
+    throw new DatasetError(`${dataset.name}: ${dataset.classNames.length} class names for ${dataset.numClasses} classes`);
+  }
+}
+
+/** Per-channel mean and std (0..1 scale) of NHWC uint8 pixels, for datasets without published statistics. */
+export function channelStats(images: Uint8Array, channels: number): { mean: number[]; std: number[] } {
+  const sum = new Float64Array(channels);
+  const sumSq = new Float64Array(channels);
+  for (let i = 0; i < images.length; i++) {
+    const c = i % channels;
+    const v = images[i]! / 255;
+    sum[c]! += v;
+    sumSq[c]! += v * v;
+  }
+  const perChannel = images.length / channels;
+  const mean = Array.from(sum, (s) => s / perChannel);
+  const std = Array.from(sumSq, (s, c) => Math.sqrt(Math.max(s / perChannel - mean[c]! ** 2, 1e-12)));
+  return { mean, std };
+}

@@ -1,0 +1,28 @@
+import { DatasetError, validateDataset, type DatasetLoadOptions, type DatasetLoader, type ImageDataset } from './dataset.js';
+import { loadSynthetic } from './synthetic.js';
+import { loadFashionMnist } from './fashion-mnist.js';
+import { loadCifar10, loadCifar100 } from './cifar.js';
+
+/** Every dataset `--dataset` accepts. Adding one means adding a loader here; the loop does not change. */
+export const DATASETS = {
+  cifar10: loadCifar10,
+  cifar100: loadCifar100,
+  'fashion-mnist': loadFashionMnist,
+  synthetic: loadSynthetic,
+} as const satisfies Record<string, DatasetLoader>;
+
+export type DatasetName = keyof typeof DATASETS;
+export const DATASET_NAMES = Object.keys(DATASETS) as DatasetName[];
+
+export function isDatasetName(name: string): name is DatasetName {
+  return Object.hasOwn(DATASETS, name);
+}
+
+export async function loadDataset(name: string, options: DatasetLoadOptions): Promise<ImageDataset> {
+  if (!isDatasetName(name)) {
+    throw new DatasetError(`unknown dataset "${name}"; choose one of: ${DATASET_NAMES.join(', ')}`);
+  }
+  const dataset = await DATASETS[name](options);
+  validateDataset(dataset);
+  return dataset;
+}
