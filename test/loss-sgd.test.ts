@@ -52,16 +52,16 @@ describe('SGD with momentum and weight decay (torch.optim.SGD semantics)', () =>
     });
   });
 
-  it('round-trips its momentum buffers through getState/setState', () => {
+  it('round-trips its momentum buffers through getState/setState', async () => {
     const a = tf.variable(tf.tensor1d([1, 2, 3]));
     const sgd = new SgdMomentum([a], 0);
-    assert.equal(sgd.getState().length, 0);
+    assert.equal((await sgd.getState()).length, 0);
     sgd.step([tf.tensor1d([1, 1, 1])], 0.1, 0.9);
-    const state = sgd.getState();
+    const state = await sgd.getState();
     const b = tf.variable(tf.tensor1d([1, 2, 3]));
     const restored = new SgdMomentum([b], 0);
     restored.setState(state);
-    assert.deepEqual(Array.from(restored.getState()), Array.from(state));
+    assert.deepEqual(Array.from(await restored.getState()), Array.from(state));
     assert.throws(() => restored.setState(new Float32Array(2)), /2 values/);
   });
 });

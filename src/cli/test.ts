@@ -63,7 +63,7 @@ export const testCommand: CommandModule<object, TestArgs> = {
     const limit = args.test_limit ?? config.testLimit;
     const pixels = dataset.height * dataset.width * dataset.channels;
     const split = limit > 0 && limit < dataset.test.count ? { images: dataset.test.images.subarray(0, limit * pixels), labels: dataset.test.labels.subarray(0, limit), count: limit } : dataset.test;
-    const result = evaluate(model, split, new BatchMaker(dataset), { batchSize: args.eval_batch_size, numClasses: dataset.numClasses, labelSmoothing: config.labelSmoothing });
+    const result = await evaluate(model, split, new BatchMaker(dataset), { batchSize: args.eval_batch_size, numClasses: dataset.numClasses, labelSmoothing: config.labelSmoothing });
     console.log(`experiment: ${args.experiment_name} (${config.model} on ${dataset.name}, ${result.count} test images)`);
     console.log(`test loss: ${result.loss.toFixed(4)}`);
     console.log(`top-1 accuracy: ${result.accuracy.toFixed(2)} %`);

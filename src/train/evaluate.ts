@@ -15,12 +15,12 @@ export interface Evaluation {
 }
 
 /** Evaluates in inference mode (BatchNorm uses its running statistics), batch by batch, no augmentation. */
-export function evaluate(
+export async function evaluate(
   model: tfl.LayersModel,
   split: ImageSplit,
   batchMaker: BatchMaker,
   options: { batchSize: number; numClasses: number; labelSmoothing: number },
-): Evaluation {
+): Promise<Evaluation> {
   let lossSum = 0;
   let correct = 0;
   const classTotal = new Float64Array(options.numClasses);
@@ -30,12 +30,15 @@ export function evaluate(
     const n = Math.min(options.batchSize, split.count - start);
     for (let i = 0; i < n; i++) order[i] = start + i;
     const batch = batchMaker.make(split, order.subarray(0, n), { augment: false, cropPadding: 0 });
-    const [losses, predicted] = tf.tidy(() => {
+    const outputs = tf.tidy(() => {
       const images = tf.tensor4d(batch.images, batch.shape);
       const labels = tf.tensor1d(batch.labels, 'int32');
       const logits = model.predict(images) as tf.Tensor2D;
-      return [perSampleCrossEntropy(logits, labels, options.labelSmoothing).dataSync(), tf.argMax(logits, 1).dataSync()];
+      return [perSampleCrossEntropy(logits, labels, options.labelSmoothing), tf.argMax(logits, 1)];
     });
+    // data(), not dataSync(): the webgpu backend cannot read GPU tensors synchronously in Node.
+    const [losses, predicted] = await Promise.all(outputs.map((t) => t.data()));
+    tf.dispose(outputs);
     for (let i = 0; i < n; i++) {
       lossSum += losses[i]!;
       const label = batch.labels[i]!;

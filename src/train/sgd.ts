@@ -32,9 +32,9 @@ export class SgdMomentum {
   }
 
   /** Momentum buffers as one flat array (empty before the first step), for checkpoints. */
-  getState(): Float32Array {
+  async getState(): Promise<Float32Array> {
     if (!this.buffers) return new Float32Array(0);
-    const parts = this.buffers.map((b) => b.dataSync() as Float32Array);
+    const parts = (await Promise.all(this.buffers.map((b) => b.data()))) as Float32Array[];
     const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
     let offset = 0;
     for (const part of parts) {

@@ -31,7 +31,7 @@ export interface StepResult {
  * label-smoothed cross-entropy, loss = mean(wᵢ·ℓᵢ), backward, SGD update. The per-sample losses come from
  * the same forward pass as the gradient, as in the official code.
  */
-export function trainStep(model: tfl.LayersModel, variables: readonly tf.Variable[], optimizer: SgdMomentum, input: StepInput): StepResult {
+export async function trainStep(model: tfl.LayersModel, variables: readonly tf.Variable[], optimizer: SgdMomentum, input: StepInput): Promise<StepResult> {
   let perSample: tf.Tensor1D | undefined;
   let hits: tf.Tensor | undefined;
   const { grads, value } = tf.variableGrads(() => {
@@ -42,8 +42,9 @@ export function trainStep(model: tfl.LayersModel, variables: readonly tf.Variabl
     return weightedMean(losses, input.weights);
   }, variables as tf.Variable[]);
   optimizer.step(variables.map((v) => grads[v.name]!), input.lr, input.momentum);
-  const losses = perSample!.dataSync() as Float32Array;
-  const correct = hits!.dataSync()[0]!;
+  // data(), not dataSync(): the webgpu backend cannot read GPU tensors synchronously in Node.
+  const [losses, hitCount] = (await Promise.all([perSample!.data(), hits!.data()])) as [Float32Array, Int32Array];
+  const correct = hitCount[0]!;
   tf.dispose([perSample!, hits!, value, ...Object.values(grads)]);
   return { losses: new Float32Array(losses), correct };
 }

@@ -206,7 +206,7 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
       const images = tf.tensor4d(pixelsBatch.images, pixelsBatch.shape);
       const labels = tf.tensor1d(pixelsBatch.labels, 'int32');
       const weights = tf.tensor1d(batch.weights, 'float32');
-      const result = trainStep(model, variables, optimizer, { images, labels, weights, lr, momentum, labelSmoothing: config.labelSmoothing });
+      const result = await trainStep(model, variables, optimizer, { images, labels, weights, lr, momentum, labelSmoothing: config.labelSmoothing });
       tf.dispose([images, labels, weights]);
       sampler.updateScores(batch.indices, result.losses);
       for (const loss of result.losses) lossSum += loss;
@@ -217,7 +217,7 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
     progress.stop();
     const epochSeconds = (performance.now() - epochStart) / 1000;
 
-    const evaluation = evaluate(model, test, batchMaker, { batchSize: config.evalBatchSize, numClasses: dataset.numClasses, labelSmoothing: config.labelSmoothing });
+    const evaluation = await evaluate(model, test, batchMaker, { batchSize: config.evalBatchSize, numClasses: dataset.numClasses, labelSmoothing: config.labelSmoothing });
     const row: EpochRow = {
       epoch: epoch + 1,
       lr: lastLr,
@@ -243,7 +243,7 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
     };
     // Order matters for crash safety: best model, then checkpoint (the source of truth), then the log row.
     if (improved) await saveModel(model, paths.modelDir, { 'config.json': `${JSON.stringify(config, null, 2)}\n` });
-    await saveCheckpoint(paths.checkpoint, model, optimizer.getState(), sampler.scores, state);
+    await saveCheckpoint(paths.checkpoint, model, await optimizer.getState(), sampler.scores, state);
     await appendLogRow(paths.log, row);
     await writeRunRecord(paths.runRecord, record(epoch + 1 === config.epochs ? 'complete' : 'running'));
     log(
