@@ -83,7 +83,7 @@ function convAndGradients(c: ConvCase): { y: Float32Array; dx: Float32Array; dw:
     const conv = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.conv2d(a, b, c.strides, c.pad);
     const y = conv(x, filter);
     const dy = tf.tensor(values(y.size, 3), y.shape);
-    const [dx, dw] = tf.grads(conv)([x, filter], dy);
+    const [dx, dw] = tf.grads(conv as (...args: tf.Tensor[]) => tf.Tensor)([x, filter], dy);
     return { y: y.dataSync() as Float32Array, dx: dx!.dataSync() as Float32Array, dw: dw!.dataSync() as Float32Array };
   });
 }
@@ -111,6 +111,11 @@ describe('wasm backend', () => {
   test('activateWasm can be called again', async () => {
     assert.equal(await activateWasm(), 'wasm');
     assert.equal(tf.getBackend(), 'wasm');
+  });
+
+  test('a failed wasm allocation is reported as running out of memory', () => {
+    const backend = tf.findBackend('wasm') as unknown as { wasm: { onAbort: (what: unknown) => void } };
+    assert.throws(() => backend.wasm.onAbort(''), /wasm backend ran out of memory \(heap \d+ MiB, at most 4096\): use a smaller batch size/);
   });
 
   for (const c of CONV_CASES) {
@@ -182,7 +187,7 @@ describe('wasm backend', () => {
         const [mean, variance, scale, offset] = [11, 12, 13, 14].map((seed, i) => tf.add(tf.tensor1d(values(6, seed)), i === 1 || i === 2 ? 1 : 0) as tf.Tensor1D);
         const dy = tf.tensor4d(values(x.size, 15), x.shape);
         const bn = (a: tf.Tensor4D, m: tf.Tensor1D, v: tf.Tensor1D, s: tf.Tensor1D, o: tf.Tensor1D) => tf.batchNorm(a, m, v, o, s, 1e-3);
-        return tf.grads(bn)([x, mean!, variance!, scale!, offset!], dy).map((g) => g.dataSync() as Float32Array);
+        return tf.grads(bn as (...args: tf.Tensor[]) => tf.Tensor)([x, mean!, variance!, scale!, offset!], dy).map((g) => g.dataSync() as Float32Array);
       });
     const expected = await onBackend('cpu', run);
     const actual = await onBackend('wasm', run);
@@ -212,7 +217,7 @@ describe('wasm backend', () => {
       Float32Array.from(correct!.dataSync()),
       ...variables.map((v) => grads[v.name]!.dataSync() as Float32Array),
     ];
-    optimizer.applyGradients(grads);
+    optimizer.applyGradients(grads as unknown as Parameters<tf.Optimizer['applyGradients']>[0]); // typed as Variables, used as tensors
     tf.dispose([value, weights, perSample!, correct!, ...Object.values(grads)]);
     return result;
   }

@@ -292,7 +292,9 @@ void conv2d_backward_filter(const ConvShape& p, const float* x, const float* dy,
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Average pooling (tfjs averages over the window's in-bounds pixels only: oneDNN's exclude_padding)
+// Average pooling as tfjs's CPU backend computes it: the forward pass averages over the window's
+// in-bounds pixels (oneDNN's exclude_padding), while its gradient divides by the full window size
+// (include_padding). The two differ only at padded borders; we match tfjs rather than fix it.
 
 namespace {
 
@@ -303,9 +305,9 @@ std::string pool_key(char kind, const PoolShape& p) {
   return key.str();
 }
 
-dnnl::pooling_forward::primitive_desc pool_forward_pd(const PoolShape& p, dnnl::prop_kind prop) {
+dnnl::pooling_forward::primitive_desc pool_forward_pd(const PoolShape& p, dnnl::algorithm algorithm) {
   memory::desc src({p.n, p.c, p.h, p.w}, dt::f32, tag::nhwc), dst({p.n, p.c, p.oh, p.ow}, dt::f32, tag::nhwc);
-  dnnl::pooling_forward::desc desc(prop, dnnl::algorithm::pooling_avg_exclude_padding, src, dst, {p.stride_h, p.stride_w},
+  dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_training, algorithm, src, dst, {p.stride_h, p.stride_w},
                                    {p.kh, p.kw}, {p.pad_t, p.pad_l}, {p.pad_b, p.pad_r});
   return dnnl::pooling_forward::primitive_desc(desc, cpu_engine());
 }
@@ -315,13 +317,14 @@ Pool& get_pool(const PoolShape& p, bool backward) {
   std::string key = pool_key(backward ? 'b' : 'f', p);
   auto it = map.find(key);
   if (it != map.end()) return *it->second;
-  auto fwd = pool_forward_pd(p, dnnl::prop_kind::forward_training);
+  const auto algorithm = backward ? dnnl::algorithm::pooling_avg_include_padding : dnnl::algorithm::pooling_avg_exclude_padding;
+  auto fwd = pool_forward_pd(p, algorithm);
   std::unique_ptr<Pool> e;
   if (!backward) {
     note_impl("avg pool forward " + key, fwd);
     e = std::make_unique<Pool>(Pool{dnnl::pooling_forward(fwd), fwd.src_desc(), fwd.dst_desc()});
   } else {
-    dnnl::pooling_backward::desc desc(dnnl::algorithm::pooling_avg_exclude_padding, fwd.src_desc(), fwd.dst_desc(),
+    dnnl::pooling_backward::desc desc(algorithm, fwd.src_desc(), fwd.dst_desc(),
                                       {p.stride_h, p.stride_w}, {p.kh, p.kw}, {p.pad_t, p.pad_l}, {p.pad_b, p.pad_r});
     dnnl::pooling_backward::primitive_desc pd(desc, cpu_engine(), fwd);
     note_impl("avg pool backward " + key, pd);

@@ -99,6 +99,15 @@ export const BACKENDS: BackendCandidate[] = [
     },
   },
   {
+    name: 'native',
+    description: 'oneDNN in our C++ addon on all cores (native/; built by npm install where libdnnl-dev is installed)',
+    auto: true,
+    activate: async () => {
+      const { activateNative } = await import('./native.js');
+      return activateNative();
+    },
+  },
+  {
     name: 'wasm',
     description: 'WebAssembly SIMD (@tensorflow/tfjs-backend-wasm) plus our convolution-gradient kernels',
     auto: true,

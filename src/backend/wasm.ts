@@ -29,7 +29,7 @@ export async function activateWasm(): Promise<string> {
 
 interface WasmBackendInternals {
   write: (...args: unknown[]) => unknown;
-  wasm: { HEAPU8: Uint8Array };
+  wasm: { HEAPU8: Uint8Array; onAbort?: (what: unknown) => void };
   [explained]?: true;
 }
 
@@ -37,22 +37,29 @@ const explained = Symbol('explainOutOfMemory');
 
 /**
  * A wasm32 heap holds at most 4 GiB, and a training step keeps every activation and its gradient alive
- * until the step ends (ResNet-18 needs ~3.4 GiB at batch 64). When an allocation fails, the module traps
- * inside tensor registration with a meaningless "RuntimeError: divide by zero"; say what happened instead.
+ * until the step ends (ResNet-18 needs ~3.4 GiB at batch 64). When an allocation fails, the module either
+ * traps while registering a tensor ("RuntimeError: divide by zero" or "memory access out of bounds") or
+ * aborts inside a kernel ("Aborted()"); say what happened instead.
  */
 function explainOutOfMemory(backend: WasmBackendInternals): void {
   if (backend[explained]) return;
+  const outOfMemory = (detail: string) => {
+    const heapMiB = Math.round(backend.wasm.HEAPU8.length / 2 ** 20);
+    return new Error(`the wasm backend ran out of memory (heap ${heapMiB} MiB, at most 4096): use a smaller batch size (${detail})`);
+  };
   const write = backend.write;
   backend.write = function (this: WasmBackendInternals, ...args: unknown[]) {
     try {
       return write.apply(this, args);
     } catch (error) {
-      if (!(error instanceof WebAssembly.RuntimeError)) throw error;
-      const heapMiB = Math.round(backend.wasm.HEAPU8.length / 2 ** 20);
-      throw new Error(
-        `the wasm backend ran out of memory (heap ${heapMiB} MiB, at most 4096): use a smaller batch size (${error.message})`,
-      );
+      throw error instanceof WebAssembly.RuntimeError ? outOfMemory(error.message) : error;
     }
+  };
+  // Emscripten calls onAbort before it prints "Aborted()" and throws; throwing here replaces both.
+  // After initialization an abort is, in practice, a failed allocation (C++ new or XNNPACK): tfjs
+  // validates arguments in JavaScript and only warns about XNNPACK errors.
+  backend.wasm.onAbort = (what: unknown) => {
+    throw outOfMemory(`aborted${what ? `: ${String(what)}` : ''}`);
   };
   backend[explained] = true;
 }

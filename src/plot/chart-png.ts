@@ -23,7 +23,8 @@ export interface VerticalMarker {
 
 declare module 'chart.js' {
   interface PluginOptionsByType<TType extends ChartType> {
-    verticalMarkers?: { markers: VerticalMarker[] };
+    /** Labels at the top or bottom of the chart area: wherever the curves near the markers are not. */
+    verticalMarkers?: { markers: VerticalMarker[]; labelsAt?: 'top' | 'bottom' };
   }
 }
 
@@ -59,7 +60,7 @@ const whiteBackground: Plugin = {
 const verticalMarkers: Plugin = {
   id: 'verticalMarkers',
   afterDatasetsDraw(chart, _args, options) {
-    const markerList = (options as { markers?: VerticalMarker[] }).markers ?? [];
+    const { markers: markerList = [], labelsAt = 'top' } = options as { markers?: VerticalMarker[]; labelsAt?: 'top' | 'bottom' };
     const { ctx, chartArea } = chart;
     const xScale = chart.scales['x'];
     if (!xScale) return;
@@ -84,7 +85,7 @@ const verticalMarkers: Plugin = {
     ctx.textBaseline = 'top';
     placed.forEach(({ marker, x }, index) => {
       const textX = x - 5;
-      const textY = chartArea.top + 6 + index * 18;
+      const textY = labelsAt === 'top' ? chartArea.top + 6 + index * 18 : chartArea.bottom - 20 - (placed.length - 1 - index) * 18;
       const width = ctx.measureText(marker.label).width;
       ctx.fillStyle = 'rgba(255, 255, 255, 0.85)';
       ctx.fillRect(textX - width - 3, textY - 2, width + 6, 17);

@@ -210,7 +210,8 @@ function chartConfig(kind: FigureKind, plotted: PlottedRun[], xAxis: XAxis, subt
               })),
           },
         },
-        verticalMarkers: { markers: annealMarkers(plotted, xAxis) },
+        // Losses fall towards the end of training, accuracy and samples stay high: label where the curves are not.
+        verticalMarkers: { markers: annealMarkers(plotted, xAxis), labelsAt: kind === 'loss' ? 'top' : 'bottom' },
       },
     },
   };
