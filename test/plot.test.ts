@@ -66,7 +66,7 @@ describe('rendering', () => {
     const corner = [...withTitle.data.subarray(0, 4)];
     assert.deepEqual(corner, [255, 255, 255, 255]);
     // The title band (above legend and plot) holds only the title and subtitle: count dark pixels.
-    const darkInBand = (image: ImageData, rows: number): number => {
+    const darkInBand = (image: { width: number; data: Uint8ClampedArray }, rows: number): number => {
       let dark = 0;
       for (let i = 0; i < image.width * rows * 4; i += 4) if (image.data[i]! < 128 && image.data[i + 1]! < 128 && image.data[i + 2]! < 128) dark++;
       return dark;
@@ -97,7 +97,7 @@ describe('rendering', () => {
     assert.deepEqual(samples.map((point) => point.x), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     assert.equal(byEpoch.samples.data.datasets[2]!.stepped, 'after');
     // Both runs start annealing at epoch 9: one marker, where epoch 8 ends and epoch 9 begins.
-    assert.deepEqual(byEpoch.loss.options!.plugins!.verticalMarkers!.markers.map((marker) => marker.x), [8]);
+    assert.deepEqual(byEpoch.loss.options!.plugins!.verticalMarkers!.markers!.map((marker) => marker!.x), [8]);
     assert.equal(byEpoch.loss.options!.plugins!.title!.text, 'Train and test loss');
     assert.equal(byEpoch.loss.options!.plugins!.subtitle!.text, 'fashion-mnist · ResNetTiny · batch 128 · 10 epochs');
 
@@ -108,7 +108,7 @@ describe('rendering', () => {
       ib5.rows.map((row) => row.elapsedSeconds / 60),
     );
     // Against time each run has its own marker, at the end of its last pruned epoch.
-    const markers = byTime.accuracy.options!.plugins!.verticalMarkers!.markers;
+    const markers = byTime.accuracy.options!.plugins!.verticalMarkers!.markers!;
     assert.equal(markers.length, 2);
     assert.equal(markers[1]!.x, ib5.rows[7]!.elapsedSeconds / 60);
     assert.equal(markers[1]!.label, 'InfoBatch r = 0.5: annealing from epoch 9 →');

@@ -194,6 +194,28 @@ describe('table arithmetic', () => {
     assert.ok(markdown.includes('| InfoBatch r = 0.5, δ = 0.875 (2 seeds) | 90.00 ± 1.41 | -1.00 |'), markdown);
   });
 
+  test('seeds are read from the run records, whatever the names; without records from the _s<seed> suffix', () => {
+    const dirs = freshDirs();
+    writeFakeRun(dirs, { name: 'first_try', ratio: 0.5, seed: 0, finalAcc: 90 });
+    writeFakeRun(dirs, { name: 'second_try', ratio: 0.5, seed: 7, finalAcc: 92 });
+    writeFakeRun(dirs, { name: 'same_seed_again', ratio: 0.5, seed: 7, finalAcc: 91 });
+    writeFakeRun(dirs, { name: 'other_lr', ratio: 0.5, seed: 1, config: { maxLr: 0.1 } });
+    const twoSeeds = buildReport(['first_try', 'second_try', 'other_lr'].map((name) => loadRun(name, dirs)));
+    assert.deepEqual(twoSeeds[0]!.rows.map((row) => row.runs), [['first_try', 'second_try'], ['other_lr']]);
+    assert.deepEqual(twoSeeds[0]!.rows[0]!.seeds, [0, 7]);
+    assert.match(formatReport(twoSeeds, 'md'), /\| InfoBatch r = 0\.5, δ = 0\.875 \(2 seeds\) `first_try` \| 91\.00 ± 1\.41 \|/);
+    // A repeat with a seed already counted is a repeat, not another seed.
+    const repeats = buildReport(['second_try', 'same_seed_again'].map((name) => loadRun(name, dirs)));
+    assert.match(formatReport(repeats, 'md'), /\| InfoBatch r = 0\.5, δ = 0\.875 \(2 runs\) \|/);
+
+    writeFakeRun(dirs, { name: `${IB('0_5')}_s0`, ratio: 0.5, noRecord: true, finalAcc: 90 });
+    writeFakeRun(dirs, { name: `${IB('0_5')}_s1`, ratio: 0.5, noRecord: true, finalAcc: 91 });
+    const [byName] = buildReport([`${IB('0_5')}_s0`, `${IB('0_5')}_s1`].map((name) => loadRun(name, dirs)));
+    assert.equal(byName!.rows.length, 1);
+    assert.equal(byName!.rows[0]!.group, IB('0_5'));
+    assert.equal(byName!.rows[0]!.bestAcc.mean, 90.5);
+  });
+
   test('unfinished runs are marked; different setups get separate sections', () => {
     const dirs = freshDirs();
     writeFakeRun(dirs, { name: BASE });

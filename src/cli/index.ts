@@ -5,6 +5,9 @@ import { reportError, UsageError } from './errors.js';
 import { examplesEpilogue } from './help.js';
 import { trainCommand } from './train.js';
 import { testCommand } from './test.js';
+import { reportCommand } from './report.js';
+import { sweepCommand } from './sweep.js';
+import { visualizeCommand } from './visualize.js';
 
 /** The `infobatch` command line: thin wiring of the command modules; each command lives in its own file. */
 export async function main(argv: string[]): Promise<number> {
@@ -17,6 +20,9 @@ export async function main(argv: string[]): Promise<number> {
       .usage('$0 <command> [options]\n\nInfoBatch (Qin et al., ICLR 2024): lossless training speed-up by unbiased dynamic data pruning.')
       .command(trainCommand)
       .command(testCommand)
+      .command(visualizeCommand)
+      .command(reportCommand)
+      .command(sweepCommand)
       .demandCommand(1, 'name a command: train, test, visualize, report or sweep')
       .strict()
       .recommendCommands()

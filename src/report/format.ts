@@ -15,13 +15,21 @@ export function formatReport(sections: readonly ReportSection[], format: ReportF
   }
 }
 
-export function methodLabel(row: ReportRow): string {
+/** "Baseline (full data)" or "InfoBatch r = 0.5, δ = 0.875", as known from the record or the name. */
+export function methodName(row: ReportRow): string {
   const { method } = row;
-  const seeds = row.runs.length > 1 ? ` (${row.runs.length} seeds)` : '';
-  if (method.kind === 'baseline') return `Baseline (full data)${seeds}`;
+  if (method.kind === 'baseline') return 'Baseline (full data)';
   const ratio = method.ratio === null ? '' : ` r = ${method.ratio}`;
   const delta = method.delta === null ? '' : `, δ = ${method.delta}`;
-  return `InfoBatch${ratio}${delta}${seeds}`;
+  return `InfoBatch${ratio}${delta}`;
+}
+
+/** The method, and how many runs the row averages. */
+export function methodLabel(row: ReportRow): string {
+  if (row.runs.length === 1) return methodName(row);
+  // "seeds" only when the records show that many different seeds; otherwise they are repeats, or unknown.
+  const distinctSeeds = new Set(row.seeds.filter((seed) => seed !== null)).size;
+  return `${methodName(row)} (${row.runs.length} ${distinctSeeds === row.runs.length ? 'seeds' : 'runs'})`;
 }
 
 function stat(value: Stat, digits: number): string {
@@ -43,11 +51,11 @@ function toMarkdown(sections: readonly ReportSection[]): string {
     lines.push(`### ${section.title}`, '');
     lines.push('| Method | Best accuracy (%) | Δ vs baseline | Total training time (min) | Δ | Sample-steps saved (%) |');
     lines.push('|---|---:|---:|---:|---:|---:|');
-    const labels = section.rows.map(methodLabel);
+    const names = section.rows.map(methodName);
     section.rows.forEach((row, index) => {
-      // Two rows with one label (say, two baselines with different learning rates) are told apart by name.
-      const ambiguous = labels.filter((label) => label === labels[index]).length > 1;
-      let label = ambiguous ? `${labels[index]} \`${row.group}\`` : labels[index]!;
+      // Two rows of one method (say, two baselines with different learning rates) are told apart by name.
+      const ambiguous = names.filter((name) => name === names[index]).length > 1;
+      let label = ambiguous ? `${methodLabel(row)} \`${row.group}\`` : methodLabel(row);
       if (row.incomplete.length > 0) {
         label += ' *';
         for (const run of row.incomplete) {

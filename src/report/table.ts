@@ -73,6 +73,8 @@ export interface ReportRow {
   /** The runs' common name without the seed suffix (_s<seed>). */
   group: string;
   runs: string[];
+  /** Seed of each run, from the run records; null where a run has none. */
+  seeds: (number | null)[];
   method: RunMethod;
   bestAcc: Stat;
   minutes: Stat;
@@ -95,15 +97,32 @@ export interface ReportSection {
 
 const SEED_SUFFIX = /_s\d+$/;
 
+/** Settings that do not change what a run computes, besides the seed: runs differing only in these are repeats. */
+const NOT_CONFIGURATION = new Set(['experimentName', 'seed', 'backend', 'dataDir', 'evalBatchSize']);
+
+/**
+ * Runs of one configuration that differ only in seed are averaged. With a run record that means the
+ * same settings (the seed is recorded there); without one, the same name up to the _s<seed> suffix.
+ */
+function configurationKey(run: LoadedRun): string {
+  const config = run.record?.config;
+  if (!config) return `name ${run.name.replace(SEED_SUFFIX, '')}`;
+  const settings = Object.entries(config)
+    .filter(([key]) => !NOT_CONFIGURATION.has(key))
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  return `config ${JSON.stringify(settings)}`;
+}
+
 /** Groups runs into sections of comparable runs, baseline first, InfoBatch by ratio. */
 export function buildReport(runs: readonly LoadedRun[]): ReportSection[] {
   const groups = new Map<string, LoadedRun[]>();
   for (const run of runs) {
-    const group = run.name.replace(SEED_SUFFIX, '');
-    groups.set(group, [...(groups.get(group) ?? []), run]);
+    const key = configurationKey(run);
+    groups.set(key, [...(groups.get(key) ?? []), run]);
   }
   const sections = new Map<string, { title: string; rows: ReportRow[] }>();
-  for (const [group, members] of groups) {
+  for (const members of groups.values()) {
+    const group = members[0]!.name.replace(SEED_SUFFIX, '');
     const row = summarizeGroup(group, members);
     const { key, title } = sectionOf(group, members[0]!, row.method);
     const section = sections.get(key) ?? { title, rows: [] };
@@ -132,6 +151,7 @@ function summarizeGroup(group: string, members: LoadedRun[]): ReportRow {
   return {
     group,
     runs: summaries.map((summary) => summary.name),
+    seeds: members.map((run) => run.record?.config.seed ?? null),
     method: summaries[0]!.method,
     bestAcc: meanStd(summaries.map((summary) => summary.bestAcc)),
     minutes: meanStd(summaries.map((summary) => summary.minutes)),
