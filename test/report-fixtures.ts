@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_CONFIG, type TrainConfig } from '../src/config.js';
-import { EPOCH_LOG_COLUMNS, type EpochRow } from '../src/report/epoch-log.js';
+import { EPOCH_LOG_COLUMNS, type LoggedEpoch } from '../src/report/epoch-log.js';
 import type { RunDirs, RunRecord } from '../src/report/runs.js';
 
 export interface FakeRun {
@@ -28,7 +28,7 @@ export interface FakeRun {
   noRecord?: boolean;
 }
 
-export function fakeRows(run: FakeRun): EpochRow[] {
+export function fakeRows(run: FakeRun): LoggedEpoch[] {
   const epochs = run.epochs ?? 10;
   const trainSize = run.trainSize ?? 1000;
   const ratio = run.ratio ?? 0;
@@ -36,7 +36,7 @@ export function fakeRows(run: FakeRun): EpochRow[] {
   const prunedEpochs = ratio > 0 ? Math.floor(epochs * delta) : 0;
   const secondsPerSample = run.secondsPerSample ?? 0.01;
   const finalAcc = run.finalAcc ?? 90;
-  const rows: EpochRow[] = [];
+  const rows: LoggedEpoch[] = [];
   let elapsed = 0;
   for (let epoch = 1; epoch <= (run.logged ?? epochs); epoch++) {
     // Epoch 1 is always full; pruned epochs skip ratio × 60 % (the "well-learned" share) of the data.
@@ -61,7 +61,7 @@ export function fakeRows(run: FakeRun): EpochRow[] {
   return rows;
 }
 
-export function logText(rows: readonly EpochRow[]): string {
+export function logText(rows: readonly LoggedEpoch[]): string {
   const lines = rows.map((row) =>
     [row.epoch, row.lr, row.trainLoss, row.trainAcc, row.testLoss, row.testAcc, row.samples, row.pruned, row.epochSeconds, row.elapsedSeconds].join(','),
   );
@@ -86,7 +86,7 @@ export function fakeConfig(run: FakeRun): TrainConfig {
 }
 
 /** Writes logs/<name>.csv and saved_models/<name>/run.json; returns the rows written. */
-export function writeFakeRun(dirs: RunDirs, run: FakeRun): EpochRow[] {
+export function writeFakeRun(dirs: RunDirs, run: FakeRun): LoggedEpoch[] {
   const rows = fakeRows(run);
   mkdirSync(dirs.logDir, { recursive: true });
   writeFileSync(path.join(dirs.logDir, `${run.name}.csv`), logText(rows));

@@ -4,7 +4,7 @@
  * InfoBatch's saving shows: its curves end earlier). The epoch where annealing starts is marked.
  */
 import { Chart, type ChartConfiguration, type ChartDataset } from 'chart.js';
-import type { EpochRow } from '../report/epoch-log.js';
+import type { LoggedEpoch } from '../report/epoch-log.js';
 import { annealStartOf, methodOf, type LoadedRun } from '../report/runs.js';
 import { renderChartPng, type VerticalMarker } from './chart-png.js';
 
@@ -90,14 +90,14 @@ function setupOf(runs: LoadedRun[]): string {
   return `${config.dataset} · ${config.model} · batch ${config.batchSize} · ${config.epochs} epochs${limit}`;
 }
 
-function xOf(row: EpochRow, xAxis: XAxis): number {
+function xOf(row: LoggedEpoch, xAxis: XAxis): number {
   return xAxis === 'epoch' ? row.epoch : row.elapsedSeconds / 60;
 }
 
 function series(
   entry: PlottedRun,
   xAxis: XAxis,
-  value: (row: EpochRow) => number,
+  value: (row: LoggedEpoch) => number,
   label: string,
   style: 'solid' | 'dashed' | 'steps',
 ): ChartDataset<'line', { x: number; y: number }[]> {

@@ -6,24 +6,15 @@
  * its file and line number instead of turning into NaN further down.
  */
 import { ConfigError } from '../config.js';
+import { LOG_COLUMNS } from '../train/run-files.js';
 
-export const EPOCH_LOG_COLUMNS = [
-  'epoch',
-  'lr',
-  'train_loss',
-  'train_acc',
-  'test_loss',
-  'test_acc',
-  'samples',
-  'pruned',
-  'epoch_seconds',
-  'elapsed_seconds',
-] as const;
+// The columns are the trainer's (one definition, in src/train/run-files.ts).
+export const EPOCH_LOG_COLUMNS = LOG_COLUMNS;
 
 export type EpochLogColumn = (typeof EPOCH_LOG_COLUMNS)[number];
 
 /** One epoch of a run, as logged. Accuracies in percent, times in seconds of training (evaluation excluded). */
-export interface EpochRow {
+export interface LoggedEpoch {
   epoch: number;
   lr: number;
   trainLoss: number;
@@ -38,7 +29,7 @@ export interface EpochRow {
 
 export interface ParsedEpochLog {
   /** One row per epoch, sorted by epoch. */
-  rows: EpochRow[];
+  rows: LoggedEpoch[];
   /** Things the reader repaired or noticed (a repeated epoch, a gap); the caller prints them. */
   warnings: string[];
 }
@@ -62,7 +53,7 @@ export function parseEpochLog(text: string, source: string): ParsedEpochLog {
       `${source}: not an infobatch epoch log (line 1 must be "${EPOCH_LOG_COLUMNS.join(',')}", got "${header.slice(0, 120)}")`,
     );
   }
-  const byEpoch = new Map<number, EpochRow>();
+  const byEpoch = new Map<number, LoggedEpoch>();
   const warnings: string[] = [];
   for (let index = 1; index < lines.length; index++) {
     const line = lines[index]!.trim();
@@ -83,7 +74,7 @@ export function parseEpochLog(text: string, source: string): ParsedEpochLog {
   return { rows, warnings: dedupeGapWarnings(warnings) };
 }
 
-function parseRow(line: string, where: string): EpochRow {
+function parseRow(line: string, where: string): LoggedEpoch {
   const cells = line.split(',');
   if (cells.length !== EPOCH_LOG_COLUMNS.length) {
     throw new EpochLogError(`${where}: expected ${EPOCH_LOG_COLUMNS.length} values, got ${cells.length}`);

@@ -9,7 +9,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, type TrainConfig } from '../config.js';
-import { parseEpochLog, type EpochRow } from './epoch-log.js';
+import { parseEpochLog, type LoggedEpoch } from './epoch-log.js';
+import type { RunRecord } from '../train/run-files.js';
 
 export interface RunDirs {
   /** Folder of the epoch logs (the CLI's --log_dir, default "logs"). */
@@ -20,26 +21,12 @@ export interface RunDirs {
 
 export const DEFAULT_RUN_DIRS: Readonly<RunDirs> = Object.freeze({ logDir: 'logs', modelDir: 'saved_models' });
 
-/** saved_models/<name>/run.json, as the trainer writes it. */
-export interface RunRecord {
-  config: TrainConfig;
-  status: 'running' | 'complete';
-  backend: string;
-  trainSize: number;
-  bestTestAcc: number;
-  bestEpoch: number;
-  elapsedSeconds: number;
-  samplesTrained: number;
-  samplesFull: number;
-  annealStartEpoch: number | null;
-  startedAt: string;
-  updatedAt: string;
-}
+export type { RunRecord };
 
 export interface LoadedRun {
   name: string;
   logPath: string;
-  rows: EpochRow[];
+  rows: LoggedEpoch[];
   /** null when the run has a log but no run.json. */
   record: RunRecord | null;
   warnings: string[];
