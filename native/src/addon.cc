@@ -212,6 +212,28 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
   });
 }
 
+// copyBox(src, srcOffset, srcStrides, dst, dstOffset, dstStrides, box): offsets and strides in elements.
+Napi::Value CopyBox(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const std::vector<int64_t> src_strides = ints(info, 2, "srcStrides"), dst_strides = ints(info, 5, "dstStrides"), box = ints(info, 6, "box");
+    if (src_strides.size() != box.size() || dst_strides.size() != box.size()) throw Napi::RangeError::New(info.Env(), "copyBox: ranks differ");
+    const int64_t src_offset = integer(info, 1, "srcOffset"), dst_offset = integer(info, 4, "dstOffset");
+    const size_t src_len = float_length(info, 0, "src"), dst_len = float_length(info, 3, "dst");
+    // The last element each side touches must lie inside its array.
+    int64_t src_last = src_offset, dst_last = dst_offset;
+    for (size_t i = 0; i < box.size(); i++) {
+      if (box[i] == 0) return info.Env().Undefined();
+      src_last += (box[i] - 1) * src_strides[i];
+      dst_last += (box[i] - 1) * dst_strides[i];
+    }
+    if (src_offset < 0 || dst_offset < 0 || src_last >= static_cast<int64_t>(src_len) || dst_last >= static_cast<int64_t>(dst_len)) {
+      throw Napi::RangeError::New(info.Env(), "copyBox: box out of bounds");
+    }
+    ib::copy_box(floats(info, 0, src_len, "src") + src_offset, src_strides, floats(info, 3, dst_len, "dst") + dst_offset, dst_strides, box);
+    return info.Env().Undefined();
+  });
+}
+
 ib::ChannelParam channel_param(const Napi::CallbackInfo& info, size_t index, int64_t channels, const char* name) {
   if (info[index].IsNull() || info[index].IsUndefined()) return ib::ChannelParam{nullptr, 0};
   const size_t len = float_length(info, index, name);
@@ -260,6 +282,15 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
                                   floats(info, 7, n, "dx"), floats(info, 8, channels, "dgamma"), floats(info, 9, channels, "dbeta"));
     return info.Env().Undefined();
   });
+}
+
+// detach(arrayBuffer): frees a typed array's memory now instead of at the next garbage collection.
+// V8 releases a detached buffer's backing store at once; every view of it reads as empty afterwards.
+Napi::Value Detach(const Napi::CallbackInfo& info) {
+  if (!info[0].IsArrayBuffer()) throw Napi::TypeError::New(info.Env(), "detach takes an ArrayBuffer");
+  Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
+  if (!buffer.IsDetached()) buffer.Detach();
+  return info.Env().Undefined();
 }
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
@@ -329,6 +360,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("batchNormTrain", Napi::Function::New(env, BatchNormTrain));
   exports.Set("batchNormTrainGrad", Napi::Function::New(env, BatchNormTrainGrad));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
+  exports.Set("detach", Napi::Function::New(env, Detach));
+  exports.Set("copyBox", Napi::Function::New(env, CopyBox));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("releaseCaches", Napi::Function::New(env, ReleaseCaches));
   return exports;

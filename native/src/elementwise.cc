@@ -1,6 +1,7 @@
 #include "elementwise.h"
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -252,6 +253,37 @@ void reduce_sum(const float* x, int64_t outer, int64_t reduce, int64_t inner, fl
       for (int64_t i = 0; i < inner; i++) total_acc[i] += acc[i];
     }
     for (int64_t i = 0; i < inner; i++) out[o * inner + i] = static_cast<float>(total_acc[i] * scale);
+  }
+}
+
+void copy_box(const float* src, const std::vector<int64_t>& src_strides, float* dst, const std::vector<int64_t>& dst_strides,
+              const std::vector<int64_t>& box) {
+  const int rank = static_cast<int>(box.size());
+  if (rank == 0) {
+    dst[0] = src[0];
+    return;
+  }
+  const int64_t inner = box[rank - 1];
+  const int64_t src_inner = src_strides[rank - 1], dst_inner = dst_strides[rank - 1];
+  int64_t rows = 1;
+  for (int i = 0; i < rank - 1; i++) rows *= box[i];
+  if (rows == 0 || inner == 0) return;
+#pragma omp parallel for schedule(static) if (rows * inner >= kParallelThreshold)
+  for (int64_t row = 0; row < rows; row++) {
+    int64_t rem = row, so = 0, d = 0;
+    for (int i = rank - 2; i >= 0; i--) {
+      const int64_t idx = rem % box[i];
+      rem /= box[i];
+      so += idx * src_strides[i];
+      d += idx * dst_strides[i];
+    }
+    const float* s = src + so;
+    float* t = dst + d;
+    if (src_inner == 1 && dst_inner == 1) {
+      std::memcpy(t, s, inner * sizeof(float));
+    } else {
+      for (int64_t j = 0; j < inner; j++) t[j * dst_inner] = s[j * src_inner];
+    }
   }
 }
 

@@ -27,4 +27,9 @@ void reduce_sum(const float* x, int64_t outer, int64_t reduce, int64_t inner, fl
 // out[o, i] = max_r x[o, r, i].
 void reduce_max(const float* x, int64_t outer, int64_t reduce, int64_t inner, float* out);
 
+// Copies a box of `box` elements per axis from src to dst, each walked with its own strides
+// (Slice: a box of the source into a dense output; Pad: a dense source into the middle of the output).
+void copy_box(const float* src, const std::vector<int64_t>& src_strides, float* dst, const std::vector<int64_t>& dst_strides,
+              const std::vector<int64_t>& box);
+
 }  // namespace ib

@@ -18,11 +18,22 @@ export interface BackendCandidate {
   /** Whether `auto` may pick it (software-emulated GPUs, say, are only used when asked for by name). */
   readonly auto: boolean;
   /**
-   * Loads and registers the backend, then makes it current. Resolves to the tfjs backend name, or
-   * throws an Error whose message says in one line why it is unavailable and how to get it.
-   * `byName` is true when the user asked for this backend by name, false when `auto` tries it.
+   * Loads and registers the backend, then makes it current. Resolves to the tfjs backend name (and what
+   * it runs on, where that is worth a log line), or throws an Error whose message says in one line why it
+   * is unavailable and how to get it. `byName` is true when the user asked for this backend by name,
+   * false when `auto` tries it.
    */
-  readonly activate: (request: { readonly byName: boolean }) => Promise<string>;
+  readonly activate: (request: { readonly byName: boolean }) => Promise<string | ActivatedBackend>;
+}
+
+export interface ActivatedBackend {
+  readonly tfName: string;
+  /** e.g. the GPU adapter; appended to the log line. */
+  readonly detail?: string;
+}
+
+function activated(result: string | ActivatedBackend): ActivatedBackend {
+  return typeof result === 'string' ? { tfName: result } : result;
 }
 
 export interface SelectedBackend {
@@ -71,9 +82,11 @@ export const BACKENDS: BackendCandidate[] = [
     description: 'GPU through WebGPU (@tensorflow/tfjs-backend-webgpu on Dawn, npm "webgpu"; needs a Vulkan driver)',
     auto: true,
     activate: async ({ byName }) => {
-      const { activateWebgpu } = await import('./webgpu.js');
+      const { activateWebgpu, activeWebgpuAdapter, describeAdapter } = await import('./webgpu.js');
       // auto never takes a software Vulkan (lavapipe): it is far slower than wasm.
-      return activateWebgpu({ allowSoftware: byName });
+      const tfName = await activateWebgpu({ allowSoftware: byName });
+      const adapter = activeWebgpuAdapter();
+      return { tfName, detail: adapter ? `adapter: ${describeAdapter(adapter)}` : undefined };
     },
   },
   {
@@ -135,8 +148,8 @@ export async function selectBackend(requested: string, log: (line: string) => vo
     const candidate = BACKENDS.find((b) => b.name === requested);
     if (!candidate) throw new BackendError(`unknown backend "${requested}"; choose one of: ${BACKEND_NAMES.join(', ')}`);
     try {
-      const tfName = await candidate.activate({ byName: true });
-      log(`backend: ${candidate.name} (requested)`);
+      const { tfName, detail } = activated(await candidate.activate({ byName: true }));
+      log(`backend: ${candidate.name} (requested)${detail ? `, ${detail}` : ''}`);
       return { name: candidate.name, tfName, skipped: [] };
     } catch (error) {
       throw new BackendError(`backend "${requested}" is unavailable: ${errorLine(error)}`);
@@ -145,8 +158,8 @@ export async function selectBackend(requested: string, log: (line: string) => vo
   const skipped: string[] = [];
   for (const candidate of BACKENDS.filter((b) => b.auto)) {
     try {
-      const tfName = await candidate.activate({ byName: false });
-      log(`backend: ${candidate.name} (auto${skipped.length ? `; skipped ${skipped.join('; ')}` : ''})`);
+      const { tfName, detail } = activated(await candidate.activate({ byName: false }));
+      log(`backend: ${candidate.name} (auto${skipped.length ? `; skipped ${skipped.join('; ')}` : ''})${detail ? `, ${detail}` : ''}`);
       return { name: candidate.name, tfName, skipped };
     } catch (error) {
       skipped.push(`${candidate.name}: ${errorLine(error)}`);

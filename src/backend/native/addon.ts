@@ -24,6 +24,10 @@ export interface NativeAddon {
   batchNorm(x: Float32Array, channels: number, mean: Float32Array, variance: Float32Array, offset: Float32Array | null, scale: Float32Array | null, epsilon: number, y: Float32Array): void;
   batchNormTrain(x: Float32Array, channels: number, gamma: Float32Array | null, beta: Float32Array | null, epsilon: number, y: Float32Array, mean: Float32Array, variance: Float32Array): void;
   batchNormTrainGrad(x: Float32Array, dy: Float32Array, channels: number, gamma: Float32Array | null, mean: Float32Array, variance: Float32Array, epsilon: number, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array): void;
+  /** Offsets and strides in elements; copies box[0]×…×box[r−1] elements from src to dst. */
+  copyBox(src: Float32Array, srcOffset: number, srcStrides: number[], dst: Float32Array, dstOffset: number, dstStrides: number[], box: number[]): void;
+  /** Frees an ArrayBuffer's memory now (every view of it becomes empty). */
+  detach(buffer: ArrayBuffer): void;
   setNumThreads(threads: number): void;
   info(): NativeInfo;
   /** Frees cached primitives and scratch buffers (they are rebuilt on the next call). */

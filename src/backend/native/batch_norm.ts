@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { cpuBackendOf, floatValues, makeFloatOutput, NATIVE_BACKEND, type KernelContext } from './kernel_util.js';
+import { allocFloat32, cpuBackendOf, floatValues, makeFloatOutput, NATIVE_BACKEND, type KernelContext } from './kernel_util.js';
 
 /**
  * BatchNorm in training mode as two kernels of our own (registered for the native backend only):
@@ -25,9 +25,9 @@ export function batchNormTrain(context: KernelContext): tf.KernelFunc {
     const betaValues = floatValues(backend, beta);
     if (!xValues || !gammaValues || !betaValues) throw new Error(`${BN_TRAIN_KERNEL} takes float32 x, gamma and beta`);
     const channels = x!.shape[x!.shape.length - 1]!;
-    const y = new Float32Array(xValues.length);
-    const mean = new Float32Array(channels);
-    const variance = new Float32Array(channels);
+    const y = allocFloat32(backend, xValues.length);
+    const mean = allocFloat32(backend, channels);
+    const variance = allocFloat32(backend, channels);
     context.addon.batchNormTrain(xValues, channels, gammaValues, betaValues, epsilon, y, mean, variance);
     return [makeFloatOutput(backend, [...x!.shape], y), makeFloatOutput(backend, [channels], mean), makeFloatOutput(backend, [channels], variance)];
   };
@@ -44,9 +44,9 @@ export function batchNormTrainGrad(context: KernelContext): tf.KernelFunc {
       throw new Error(`${BN_TRAIN_GRAD_KERNEL} takes float32 inputs`);
     }
     const channels = x!.shape[x!.shape.length - 1]!;
-    const dx = new Float32Array(xValues.length);
-    const dgamma = new Float32Array(channels);
-    const dbeta = new Float32Array(channels);
+    const dx = allocFloat32(backend, xValues.length);
+    const dgamma = allocFloat32(backend, channels);
+    const dbeta = allocFloat32(backend, channels);
     context.addon.batchNormTrainGrad(xValues, dyValues, channels, gammaValues, meanValues, varianceValues, epsilon, dx, dgamma, dbeta);
     return [makeFloatOutput(backend, [...x!.shape], dx), makeFloatOutput(backend, [channels], dgamma), makeFloatOutput(backend, [channels], dbeta)];
   };

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { cpuBackendOf, floatValues, makeFloatOutput, sizeOf, withFallback, type KernelContext } from './kernel_util.js';
+import { allocFloat32, cpuBackendOf, floatValues, makeFloatOutput, sizeOf, withFallback, type KernelContext } from './kernel_util.js';
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 type Shape4 = [number, number, number, number];
@@ -67,7 +67,7 @@ export function conv2D(context: KernelContext): tf.KernelFunc {
     const info = convInfo(x!.shape, filter!.shape, args.attrs as unknown as ConvAttrs);
     const shape = convShape(info);
     if (!shape) return undefined;
-    const y = new Float32Array(sizeOf(info.outShape));
+    const y = allocFloat32(backend, sizeOf(info.outShape));
     context.addon.conv2d(xValues, filterValues, null, y, shape, false);
     return makeFloatOutput(backend, info.outShape, y);
   });
@@ -93,7 +93,7 @@ export function fusedConv2D(context: KernelContext): tf.KernelFunc {
       if (!values || values.length !== info.outChannels || sizeOf(bias.shape) !== info.outChannels) return undefined;
       biasValues = values;
     }
-    const y = new Float32Array(sizeOf(info.outShape));
+    const y = allocFloat32(backend, sizeOf(info.outShape));
     context.addon.conv2d(xValues, filterValues, biasValues, y, shape, attrs.activation === 'relu');
     return makeFloatOutput(backend, info.outShape, y);
   });
@@ -110,7 +110,7 @@ export function conv2DBackpropInput(context: KernelContext): tf.KernelFunc {
     const info = convInfo(attrs.inputShape, filter!.shape, { ...attrs, dilations: 1 });
     const shape = convShape(info);
     if (!shape) return undefined;
-    const dx = new Float32Array(sizeOf(info.inShape));
+    const dx = allocFloat32(backend, sizeOf(info.inShape));
     context.addon.conv2dBackpropInput(dyValues, filterValues, dx, shape);
     return makeFloatOutput(backend, [...info.inShape], dx);
   });
@@ -127,7 +127,7 @@ export function conv2DBackpropFilter(context: KernelContext): tf.KernelFunc {
     const info = convInfo(x!.shape, attrs.filterShape, { ...attrs, dilations: 1 });
     const shape = convShape(info);
     if (!shape) return undefined;
-    const dfilter = new Float32Array(sizeOf(info.filterShape));
+    const dfilter = allocFloat32(backend, sizeOf(info.filterShape));
     context.addon.conv2dBackpropFilter(xValues, dyValues, dfilter, shape);
     return makeFloatOutput(backend, [...info.filterShape], dfilter);
   });
@@ -153,7 +153,7 @@ export function avgPool(context: KernelContext): tf.KernelFunc {
     const info = poolInfo(x!.shape, args.attrs as unknown as PoolAttrs);
     const shape = poolShape(info);
     if (!shape) return undefined;
-    const y = new Float32Array(sizeOf(info.outShape));
+    const y = allocFloat32(backend, sizeOf(info.outShape));
     context.addon.avgPool(xValues, y, shape);
     return makeFloatOutput(backend, info.outShape, y);
   });
@@ -168,7 +168,7 @@ export function avgPoolGrad(context: KernelContext): tf.KernelFunc {
     const info = poolInfo(input.shape, args.attrs as unknown as PoolAttrs);
     const shape = poolShape(info);
     if (!shape || sizeOf(dy!.shape) !== sizeOf(info.outShape)) return undefined;
-    const dx = new Float32Array(sizeOf(input.shape));
+    const dx = allocFloat32(backend, sizeOf(input.shape));
     context.addon.avgPoolGrad(dyValues, dx, shape);
     return makeFloatOutput(backend, [...input.shape], dx);
   });

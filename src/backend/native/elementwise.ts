@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BinaryOp, UnaryOp } from './addon.js';
-import { cpuBackendOf, floatValues, makeFloatOutput, sizeOf, withFallback, type KernelContext } from './kernel_util.js';
+import { allocFloat32, cpuBackendOf, floatValues, makeFloatOutput, sizeOf, withFallback, type KernelContext } from './kernel_util.js';
 
 /** Kernel name → the addon's binary op, for float32 inputs broadcast NumPy-style. */
 export const BINARY_KERNELS: Record<string, number> = {
@@ -39,7 +39,7 @@ export function binaryKernel(name: string, op: number): (context: KernelContext)
       if (!aValues || !bValues) return undefined;
       const shape = tf.broadcast_util.assertAndGetBroadcastShape(a!.shape, b!.shape);
       if (shape.length > 8) return undefined;
-      const out = new Float32Array(sizeOf(shape));
+      const out = allocFloat32(backend, sizeOf(shape));
       context.addon.binary(op, aValues, a!.shape, bValues, b!.shape, out, shape);
       return makeFloatOutput(backend, shape, out);
     });
@@ -53,7 +53,7 @@ export function unaryKernel(name: string, op: number): (context: KernelContext) 
       const xValues = floatValues(backend, x);
       if (!xValues) return undefined;
       const alpha = (args.attrs as { alpha?: number } | undefined)?.alpha ?? 0;
-      const out = new Float32Array(xValues.length);
+      const out = allocFloat32(backend, xValues.length);
       context.addon.unary(op, xValues, out, alpha);
       return makeFloatOutput(backend, [...x!.shape], out);
     });
@@ -68,7 +68,7 @@ export function addN(context: KernelContext): tf.KernelFunc {
     if (tensors.length < 2 || values.some((v) => !v)) return undefined;
     const shape = tensors[0]!.shape;
     if (tensors.some((t) => t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) return undefined;
-    const out = new Float32Array(sizeOf(shape));
+    const out = allocFloat32(backend, sizeOf(shape));
     context.addon.binary(BinaryOp.Add, values[0]!, shape, values[1]!, shape, out, shape);
     for (let i = 2; i < values.length; i++) context.addon.binary(BinaryOp.Add, out, shape, values[i]!, shape, out, shape);
     return makeFloatOutput(backend, [...shape], out);
@@ -122,7 +122,7 @@ function reductionKernel(name: 'Sum' | 'Mean' | 'Max'): (context: KernelContext)
       const attrs = args.attrs as { axis?: number | number[] | null; reductionIndices?: number | number[] | null; keepDims: boolean };
       const view = reductionView(x!.shape, name === 'Max' ? attrs.reductionIndices : attrs.axis, attrs.keepDims);
       if (!view) return undefined;
-      const out = new Float32Array(view.outer * view.inner);
+      const out = allocFloat32(backend, view.outer * view.inner);
       const scale = name === 'Mean' ? 1 / view.reduce : 1;
       context.addon.reduce(name === 'Max' ? 1 : 0, xValues, view.outer, view.reduce, view.inner, out, scale);
       return makeFloatOutput(backend, view.outShape, out);
@@ -149,7 +149,7 @@ export function fusedBatchNorm(context: KernelContext): tf.KernelFunc {
     if (offsetValues === undefined || scaleValues === undefined) return undefined;
     const fits = (v: Float32Array | null) => v === null || v.length === 1 || v.length === channels;
     if (channels === 0 || ![meanValues, varianceValues, offsetValues, scaleValues].every(fits)) return undefined;
-    const y = new Float32Array(xValues.length);
+    const y = allocFloat32(backend, xValues.length);
     context.addon.batchNorm(xValues, channels, meanValues, varianceValues, offsetValues, scaleValues, varianceEpsilon, y);
     return makeFloatOutput(backend, [...x!.shape], y);
   });

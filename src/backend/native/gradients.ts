@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's Node bundle registers no gradients; tfjs-layers' does, on import. Importing it here makes
 // sure ours are installed after (and so over) those, whatever order the application imports things in.
 import '@tensorflow/tfjs-layers';
-import { cpuBackendOf, floatValues, makeFloatOutput, NATIVE_BACKEND, withFallback, type KernelContext } from './kernel_util.js';
+import { allocFloat32, cpuBackendOf, floatValues, makeFloatOutput, NATIVE_BACKEND, withFallback, type KernelContext } from './kernel_util.js';
 
 /** A kernel of our own, registered for the native backend only: ReLU's gradient in one pass. */
 export const RELU_GRAD_KERNEL = 'InfobatchReluGrad';
@@ -14,7 +14,7 @@ export function reluGrad(context: KernelContext): tf.KernelFunc {
     const dyValues = floatValues(backend, dy);
     const xValues = floatValues(backend, x);
     if (!dyValues || !xValues || dyValues.length !== xValues.length) return undefined;
-    const dx = new Float32Array(dyValues.length);
+    const dx = allocFloat32(backend, dyValues.length);
     context.addon.reluGrad(dyValues, xValues, dx);
     return makeFloatOutput(backend, [...x!.shape], dx);
   });

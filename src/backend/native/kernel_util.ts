@@ -27,6 +27,17 @@ export function floatValues(backend: MathBackendCPU, tensor: tf.TensorInfo | und
   return values instanceof Float32Array ? values : undefined;
 }
 
+/** What NativeBackend adds for kernels: output arrays whose memory it frees when their tensors go. */
+export interface OutputAllocator {
+  allocateFloat32(size: number): Float32Array;
+}
+
+/** A new float32 output array for a kernel of the native backend (contents undefined: fill it all). */
+export function allocFloat32(backend: MathBackendCPU, size: number): Float32Array {
+  const allocator = backend as unknown as Partial<OutputAllocator>;
+  return allocator.allocateFloat32 ? allocator.allocateFloat32(size) : new Float32Array(size);
+}
+
 export function makeFloatOutput(backend: MathBackendCPU, shape: number[], values: Float32Array): tf.TensorInfo {
   return backend.makeTensorInfo(shape, 'float32', values);
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BinaryOp, UnaryOp } from './addon.js';
-import { cpuBackendOf, floatValues, makeFloatOutput, sizeOf, withFallback, type KernelArgs, type KernelContext } from './kernel_util.js';
+import { allocFloat32, cpuBackendOf, floatValues, makeFloatOutput, sizeOf, withFallback, type KernelArgs, type KernelContext } from './kernel_util.js';
 
 interface MatMulResult {
   values: Float32Array;
@@ -32,7 +32,7 @@ function nativeMatMul(context: KernelContext, args: KernelArgs): MatMulResult | 
   else if (aOuter.length === bOuter.length && aOuter.every((d, i) => d === bOuter[i])) outer = aOuter;
   else return undefined;
   if (batchA === 1 && batchB === 1) outer = tf.broadcast_util.assertAndGetBroadcastShape(aOuter, bOuter);
-  const values = new Float32Array(Math.max(batchA, batchB) * m * n);
+  const values = allocFloat32(backend, Math.max(batchA, batchB) * m * n);
   context.addon.matmul(aValues, bValues, values, batchA, batchB, m, n, k, transposeA, transposeB);
   return { values, shape: [...outer, m, n] };
 }
@@ -58,7 +58,7 @@ export function fusedMatMul(context: KernelContext): tf.KernelFunc {
     let { values, shape } = result;
     if (bias) {
       const outShape = tf.broadcast_util.assertAndGetBroadcastShape(shape, bias.shape);
-      const sum = new Float32Array(sizeOf(outShape));
+      const sum = allocFloat32(backend, sizeOf(outShape));
       context.addon.binary(BinaryOp.Add, values, shape, biasValues!, bias.shape, sum, outShape);
       values = sum;
       shape = outShape;
