@@ -9,9 +9,11 @@
     {
       'target_name': 'infobatch_native',
       'sources': ['src/addon.cc', 'src/dnnl_ops.cc', 'src/elementwise.cc', 'src/batch_norm.cc'],
-      'dependencies': ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
-      'defines': ['NAPI_VERSION=8'],
-      'include_dirs': ['<(dnnl_root)/include'],
+      # node-addon-api is header-only; C++ exceptions carry oneDNN's errors to JavaScript.
+      'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS'],
+      'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")", '<(dnnl_root)/include'],
+      'cflags!': ['-fno-exceptions'],
+      'cflags_cc!': ['-fno-exceptions'],
       'libraries': ['-L<(dnnl_root)/lib', '-ldnnl'],
       'conditions': [
         ['OS=="linux"', {
@@ -21,6 +23,7 @@
         ['OS=="mac"', {
           'xcode_settings': {
             'CLANG_CXX_LANGUAGE_STANDARD': 'c++17',
+            'GCC_ENABLE_CPP_EXCEPTIONS': 'YES',
             'GCC_OPTIMIZATION_LEVEL': '3',
             'OTHER_CPLUSPLUSFLAGS': ['-Xpreprocessor', '-fopenmp', '-I<(dnnl_root)/opt/libomp/include'],
             'OTHER_LDFLAGS': ['-L<(dnnl_root)/opt/libomp/lib', '-lomp', '-Wl,-rpath,<(dnnl_root)/lib'],

@@ -45,6 +45,8 @@ interface Options {
   json: string;
   torch: boolean;
   timeoutMinutes: number;
+  /** Activate backends as `auto` would (set for the default backend list). */
+  asAuto: boolean;
 }
 
 function fail(message: string): never {
@@ -59,22 +61,26 @@ function positiveInt(value: string | undefined, name: string, fallback: number):
   return n;
 }
 
+const BENCH_FLAGS = {
+  models: { type: 'string' },
+  backends: { type: 'string' },
+  batch: { type: 'string' },
+  steps: { type: 'string' },
+  warmup: { type: 'string' },
+  threads: { type: 'string' },
+  json: { type: 'string' },
+  'no-torch': { type: 'boolean' },
+  'timeout-minutes': { type: 'string' },
+  'as-auto': { type: 'boolean' },
+} as const;
+
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      models: { type: 'string' },
-      backends: { type: 'string' },
-      batch: { type: 'string' },
-      steps: { type: 'string' },
-      warmup: { type: 'string' },
-      threads: { type: 'string' },
-      json: { type: 'string' },
-      'no-torch': { type: 'boolean' },
-      'timeout-minutes': { type: 'string' },
-    },
-    strict: true,
-  });
+  let values: ReturnType<typeof parseArgs<{ options: typeof BENCH_FLAGS; strict: true }>>['values'];
+  try {
+    ({ values } = parseArgs({ args: argv, options: BENCH_FLAGS, strict: true }));
+  } catch (error) {
+    fail((error as Error).message);
+  }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   return {
     models: (values.models ?? 'ResNet20,ResNet18').split(',').filter(Boolean),
@@ -86,6 +92,7 @@ function parseOptions(argv: string[]): Options {
     json: values.json ?? path.join('bench-results', `bench-${stamp}.json`),
     torch: !values['no-torch'],
     timeoutMinutes: positiveInt(values['timeout-minutes'], 'timeout-minutes', 30),
+    asAuto: values['as-auto'] ?? false,
   };
 }
 
@@ -102,8 +109,20 @@ async function runChild(backendName: string, modelName: string, options: Options
   const { buildModel } = await import('../src/models/registry.js');
   const { trainStep, trainableVariables } = await import('../src/train/step.js');
   const { SgdMomentum } = await import('../src/train/sgd.js');
-  await selectBackend(backendName);
-  if (backendName === 'native') (await import('../src/backend/native.js')).setNativeThreads(options.threads);
+  if (options.asAuto) {
+    // As `auto` would take it: a software-emulated GPU, say, declines instead of running for hours.
+    const { BACKENDS } = await import('../src/backend/select.js');
+    await BACKENDS.find((b) => b.name === backendName)!.activate({ byName: false });
+  } else {
+    await selectBackend(backendName);
+  }
+  let version: string | undefined;
+  if (backendName === 'native') {
+    const native = await import('../src/backend/native.js');
+    native.setNativeThreads(options.threads);
+    const info = native.nativeInfo();
+    version = `oneDNN ${info.onednn} (${info.isa})`;
+  }
   const { batch } = options;
   const model = buildModel(modelName, { inputShape: [32, 32, 3], numClasses: 10, seed: 0 });
   const params = model.countParams();
@@ -122,7 +141,8 @@ async function runChild(backendName: string, modelName: string, options: Options
     if (i >= options.warmup) trainTimes.push((performance.now() - start) / 1000);
   }
   const evalStep = async () => {
-    const predicted = tf.tidy(() => tf.argMax(model.predict(images) as import('@tensorflow/tfjs-core').Tensor, 1));
+    // The whole batch in one pass, as PyTorch does (predict's default splits it into batches of 32).
+    const predicted = tf.tidy(() => tf.argMax(model.predict(images, { batchSize: batch }) as import('@tensorflow/tfjs-core').Tensor, 1));
     await predicted.data();
     predicted.dispose();
   };
@@ -140,6 +160,7 @@ async function runChild(backendName: string, modelName: string, options: Options
     model: modelName,
     batch,
     threads: backendName === 'native' ? options.threads : undefined,
+    version,
     params,
     trainStepSeconds,
     trainImagesPerSecond: batch / trainStepSeconds,
@@ -155,9 +176,12 @@ function lastJsonLine(text: string): unknown {
   return line ? JSON.parse(line) : undefined;
 }
 
+/** The thrown error's own line (`Error: …`) if there is one, else the first line that looks like an error. */
 function errorLine(stdout: string, stderr: string, status: number | null, signal: string | null): string {
-  const lines = `${stderr}\n${stdout}`.split('\n').map((l) => l.trim()).filter((l) => /error|cannot|unavailable|memory|abort/i.test(l));
-  return (lines[0] ?? `exited with ${status ?? signal}`).slice(0, 200);
+  const lines = `${stderr}\n${stdout}`.split('\n').map((l) => l.trim());
+  const thrown = lines.find((l) => /^[A-Za-z]*Error( \[[A-Z_]+\])?: /.test(l));
+  const likely = lines.find((l) => /error|cannot|unavailable|memory|abort|killed/i.test(l));
+  return (thrown ?? likely ?? `exited with ${status ?? signal}`).replace(/^Error: /, '').slice(0, 240);
 }
 
 function runChildProcess(backend: string, model: string, options: Options, argv: string[]): RunResult {
@@ -239,12 +263,14 @@ async function main(): Promise<void> {
   const known = BACKENDS.map((b) => b.name);
   for (const backend of options.backends ?? []) if (!known.includes(backend)) fail(`unknown backend "${backend}"; choose from ${known.join(', ')}`);
   if (existsSync(options.json)) fail(`${options.json} exists; pass another --json path`);
-  // cpu (pure JS) takes hours per ResNet-18 step at batch 128: only when asked for.
+  // Every backend `auto` may pick, as auto would activate it; cpu (pure JS) takes hours per ResNet-18
+  // step at batch 128: only when asked for.
   const backends = options.backends ?? BACKENDS.filter((b) => b.auto && b.name !== 'cpu').map((b) => b.name);
   const torch = options.torch ? findTorchPython() : null;
   if (options.torch && !torch) console.log('bench: PyTorch not found (python3 -c "import torch" fails): no reference column. Debian: apt-get install python3-torch');
 
   const childArgv = ['--batch', String(options.batch), '--steps', String(options.steps), '--warmup', String(options.warmup), '--threads', String(options.threads)];
+  if (!options.backends) childArgv.push('--as-auto');
   const results: RunResult[] = [];
   for (const model of options.models) {
     if (torch) {
@@ -259,6 +285,7 @@ async function main(): Promise<void> {
   const bookkeeping = await bookkeepingSeconds(options.batch);
 
   console.log(`\n${cpuModel()}, ${os.availableParallelism()} cores; batch ${options.batch}, median of ${options.steps} steps after ${options.warmup} warm-up; ${options.threads} threads`);
+  for (const r of results.filter((x) => x.version)) console.log(`${r.model} ${r.backend}: ${r.version}`);
   console.log('model      backend          train img/s  eval img/s  peak RSS MiB   train×torch  eval×torch  RSS×torch');
   for (const r of results) {
     const ref = results.find((t) => t.backend === 'pytorch' && t.model === r.model && !t.error);

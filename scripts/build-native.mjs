@@ -40,8 +40,9 @@ function findNodeGyp() {
   }
 }
 
+/** DNNL_ROOT if set (and only it), else the usual prefixes of apt, source installs and Homebrew. */
 function findOneDnn() {
-  const roots = [process.env.DNNL_ROOT, '/usr', '/usr/local', '/opt/homebrew'].filter(Boolean);
+  const roots = process.env.DNNL_ROOT ? [process.env.DNNL_ROOT] : ['/usr', '/usr/local', '/opt/homebrew'];
   return roots.find((dir) => existsSync(path.join(dir, 'include', 'oneapi', 'dnnl', 'dnnl.hpp'))) ?? null;
 }
 

@@ -84,6 +84,10 @@ async function kernelsRun(f: () => tf.Tensor | tf.Tensor[]): Promise<Set<string>
   return new Set(profile.kernels.map((k) => k.name));
 }
 
+it('the native addon is built where it is required (CI)', { skip: required ? false : 'only required on CI or with INFOBATCH_REQUIRE_NATIVE=1' }, () => {
+  assert.equal(unavailable, undefined, `CI requires the native addon: ${unavailable}`);
+});
+
 describe('native backend', { skip }, () => {
   before(async () => {
     if (unavailable !== undefined) assert.fail(`CI requires the native addon: ${unavailable}`);
@@ -95,6 +99,32 @@ describe('native backend', { skip }, () => {
     const info = nativeInfo();
     assert.match(info.onednn, /^\d+\.\d+\.\d+$/);
     assert.ok(info.threads >= 1);
+  });
+
+  it('rejects wrong arguments with a JavaScript error instead of reading out of bounds', () => {
+    const addon = loadNativeAddon();
+    const shape = [1, 4, 4, 2, 3, 3, 3, 4, 4, 1, 1, 1, 1, 1, 1, 1, 1];
+    assert.throws(() => addon.conv2d(new Float32Array(31), new Float32Array(54), null, new Float32Array(48), shape, false), /x has 31 elements, expected 32/);
+    assert.throws(() => addon.binary(0, new Float32Array(6), [2, 3], new Float32Array(4), [4], new Float32Array(6), [2, 3]), /do not broadcast/);
+    assert.throws(() => addon.copyBox(new Float32Array(4), 2, [1], new Float32Array(4), 0, [1], [3]), /out of bounds/);
+    assert.throws(() => addon.unary(0, new Float64Array(4) as unknown as Float32Array, new Float32Array(4)), /Float32Array/);
+  });
+
+  it('reads stay valid after a tensor is disposed and its memory reused by the next output', async () => {
+    await tf.setBackend(NATIVE_BACKEND);
+    const size = 1 << 17; // above the size from which outputs are pooled
+    const x = tf.tensor1d(randomArray(size, 'pool'));
+    const first = tf.relu(x);
+    const read = first.dataSync();
+    const asyncRead = await first.data();
+    const expected = Float32Array.from(read);
+    first.dispose();
+    const second = tf.neg(x); // same size: reuses the released array
+    assert.deepEqual(Float32Array.from(read), expected, 'dataSync result unchanged');
+    assert.deepEqual(Float32Array.from(asyncRead as Float32Array), expected, 'data() result unchanged');
+    assertClose(second.dataSync(), Float32Array.from(x.dataSync(), (v) => -v), EXACT_TOL, 'new output');
+    tf.dispose([x, second]);
+    await tf.setBackend('cpu');
   });
 
   describe('convolution', () => {
@@ -398,6 +428,23 @@ describe('native backend', { skip }, () => {
         cpu.losses.forEach((l, i) => assertClose(native.losses[i]!, l, STEP_TOL, `step ${i + 1} losses`));
         cpu.weights.forEach((w, i) => assertClose(native.weights[i]!, w, STEP_TOL, `weight ${i} after two steps`));
         assertClose(native.logits, cpu.logits, STEP_TOL, 'eval logits');
+      });
+
+      it(`${modelName}: a native step runs the layers' native paths (convolutions that save only inputs, fused BatchNorm)`, async () => {
+        await tf.setBackend(NATIVE_BACKEND);
+        const model = buildModel(modelName, { inputShape: [side, side, 3], numClasses: 10, seed: 7 });
+        const vars = trainableVariables(model);
+        const images = tf.tensor4d(randomArray(batch * side * side * 3, 'img'), [batch, side, side, 3]);
+        const ran = await kernelsRun(() => {
+          const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(model.apply(images, { training: true }) as tf.Tensor)), vars);
+          return [value, ...Object.values(grads)];
+        });
+        for (const kernel of ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'InfobatchBatchNormTrain', 'InfobatchBatchNormTrainGrad', 'InfobatchReluGrad']) {
+          assert.ok(ran.has(kernel), `${kernel} ran`);
+        }
+        for (const kernel of ['FusedConv2D', 'FusedBatchNorm', 'Tile', 'Step']) assert.ok(!ran.has(kernel), `${kernel} did not run`);
+        images.dispose();
+        model.dispose();
       });
     }
 

@@ -3,10 +3,6 @@
 // reading or writing out of bounds.
 #include <napi.h>
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
 #include <string>
 #include <vector>
 
@@ -333,19 +329,7 @@ Napi::Value ReleaseCaches(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Every tfjs kernel output is a new typed array. glibc serves blocks over 32 MiB (a ResNet-18 activation
-// at batch 128 is 33.5 MiB) with a fresh mmap each time, so every such output costs ~8,000 page faults:
-// measured 3–5× the time of the kernel that fills it. Serving all blocks from the heap and not trimming
-// it lets freed activations be reused from one step to the next, as PyTorch's are.
-void keep_large_blocks_in_heap() {
-#if defined(__GLIBC__)
-  mallopt(M_MMAP_MAX, 0);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-#endif
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  keep_large_blocks_in_heap();
   exports.Set("conv2d", Napi::Function::New(env, Conv2d));
   exports.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput));
   exports.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter));

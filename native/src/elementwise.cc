@@ -192,7 +192,13 @@ void unary(UnaryOp op, const float* x, float* y, int64_t n, float alpha) {
 
 void relu_grad(const float* dy, const float* x, float* dx, int64_t n) {
 #pragma omp parallel for schedule(static) if (n >= kParallelThreshold)
-  for (int64_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+  // dy · step(x), exactly as tfjs's gradient (NaN in x or dy gives NaN), and branch-free: selecting
+  // between dy[i] and 0 made the compiler branch per element, mispredicted half the time.
+  for (int64_t i = 0; i < n; i++) {
+    const float v = x[i];
+    const float step = v > 0.0f ? 1.0f : (v != v ? v : 0.0f);
+    dx[i] = dy[i] * step;
+  }
 }
 
 void reduce_sum(const float* x, int64_t outer, int64_t reduce, int64_t inner, float scale, float* out) {

@@ -116,8 +116,10 @@ export const BACKENDS: BackendCandidate[] = [
     description: 'oneDNN in our C++ addon on all cores (native/; built by npm install where libdnnl-dev is installed)',
     auto: true,
     activate: async () => {
-      const { activateNative } = await import('./native.js');
-      return activateNative();
+      const { activateNative, nativeInfo } = await import('./native.js');
+      const tfName = await activateNative();
+      const info = nativeInfo();
+      return { tfName, detail: `oneDNN ${info.onednn} (${info.isa}), ${info.threads} threads` };
     },
   },
   {

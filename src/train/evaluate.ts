@@ -33,7 +33,8 @@ export async function evaluate(
     const outputs = tf.tidy(() => {
       const images = tf.tensor4d(batch.images, batch.shape);
       const labels = tf.tensor1d(batch.labels, 'int32');
-      const logits = model.predict(images) as tf.Tensor2D;
+      // One pass per batch: predict() would otherwise split it into chunks of 32 (measured 1.4× slower on native).
+      const logits = model.predict(images, { batchSize: batch.shape[0] }) as tf.Tensor2D;
       return [perSampleCrossEntropy(logits, labels, options.labelSmoothing), tf.argMax(logits, 1)];
     });
     // data(), not dataSync(): the webgpu backend cannot read GPU tensors synchronously in Node.

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { releaseConsumedGradient } from './gradients.js';
 import { allocFloat32, cpuBackendOf, floatValues, makeFloatOutput, NATIVE_BACKEND, type KernelContext } from './kernel_util.js';
 
 /**
@@ -70,7 +71,9 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tenso
       value: y!,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const [xs, gammas, means, variances] = saved;
-        return tf.engine().runKernel(BN_TRAIN_GRAD_KERNEL, { x: xs!, dy: dy as tf.Tensor, gamma: gammas!, mean: means!, variance: variances! }, { epsilon }) as tf.Tensor[];
+        const grads = tf.engine().runKernel(BN_TRAIN_GRAD_KERNEL, { x: xs!, dy: dy as tf.Tensor, gamma: gammas!, mean: means!, variance: variances! }, { epsilon }) as tf.Tensor[];
+        releaseConsumedGradient(dy as tf.Tensor);
+        return grads;
       },
     };
   };

@@ -58,7 +58,8 @@ export function fusedMatMul(context: KernelContext): tf.KernelFunc {
     let { values, shape } = result;
     if (bias) {
       const outShape = tf.broadcast_util.assertAndGetBroadcastShape(shape, bias.shape);
-      const sum = allocFloat32(backend, sizeOf(outShape));
+      // In place when the bias broadcasts into the product (a dense layer's [units] bias).
+      const sum = sizeOf(outShape) === values.length ? values : allocFloat32(backend, sizeOf(outShape));
       context.addon.binary(BinaryOp.Add, values, shape, biasValues!, bias.shape, sum, outShape);
       values = sum;
       shape = outShape;
