@@ -6,7 +6,7 @@
  *   dist/linux-x64/dawn.node  the `webgpu` package's Dawn addon, where its loader looks (beside the bundle)
  *   *.wasm                    tfjs-backend-wasm's binaries, where its loader looks (beside the bundle)
  *   lib/                      the Vulkan loader and glvnd's libEGL and libGLdispatch, if this machine has them
- *   gpu-check.sh, gpu-check-torch.py
+ *   gpu-check.sh, gpu-check-torch.py, torch_resnet.py
  * Usage: npm run gpu-check:bundle [-- OUTDIR]   (default build/gpu-check)
  */
 import { build } from 'esbuild';
@@ -75,7 +75,7 @@ async function main(): Promise<number> {
   copyFileSync(join(webgpuDir, 'dist', 'linux-x64', 'dawn.node'), join(folder, 'dist', 'linux-x64', 'dawn.node'));
   const wasmDir = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
   for (const name of readdirSync(wasmDir).filter((n) => n.endsWith('.wasm'))) copyFileSync(join(wasmDir, name), join(folder, name));
-  for (const name of ['gpu-check.sh', 'gpu-check-torch.py']) copyFileSync(join(repo, 'scripts', name), join(folder, name));
+  for (const name of ['gpu-check.sh', 'gpu-check-torch.py', 'torch_resnet.py']) copyFileSync(join(repo, 'scripts', name), join(folder, name));
   chmodSync(join(folder, 'gpu-check.sh'), 0o755);
 
   // The NVIDIA Vulkan driver (libGLX_nvidia.so.0) fails to create an instance without glvnd's libEGL and

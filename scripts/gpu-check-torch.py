@@ -1,9 +1,7 @@
 """PyTorch side of scripts/gpu-check.sh: the same CIFAR ResNet-18 training step, timed on the same GPU.
 
-The model mirrors src/models/resnet.ts (3x3 stride-1 stem, no max-pool, stages 64/128/256/512 with
-strides 1/2/2/2, 1x1 conv + BN projection shortcuts, global average pool, dense; 11,173,962 parameters
-for 10 classes). The step mirrors the trainer: forward in train mode, per-sample label-smoothed (0.1)
-cross-entropy, mean of weight x loss, backward, SGD lr 0.05, momentum 0.9, weight decay 5e-4; float32.
+Model and step come from torch_resnet.py beside this file (the twins of src/models/resnet.ts and the
+trainer's step: CIFAR ResNet-18, 11,173,962 parameters; SGD lr 0.05, momentum 0.9, weight decay 5e-4; float32).
 Each timed step ends with torch.cuda.synchronize(); the median over the steps after warm-up is reported.
 
 Two precisions: 'fp32' turns TF32 off for convolutions and matrix products, so the GPU does the same
@@ -18,42 +16,8 @@ import sys
 import time
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Identity()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = self.bn2(self.conv2(y))
-        return F.relu(y + self.shortcut(x))
-
-
-class CifarResNet18(nn.Module):
-    def __init__(self, num_classes=10, widths=(64, 128, 256, 512)):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU())
-        blocks, cin = [], widths[0]
-        for stage, width in enumerate(widths):
-            for block in range(2):
-                blocks.append(BasicBlock(cin, width, 2 if stage > 0 and block == 0 else 1))
-                cin = width
-        self.blocks = nn.Sequential(*blocks)
-        self.fc = nn.Linear(cin, num_classes)
-
-    def forward(self, x):
-        x = self.blocks(self.stem(x))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+from torch_resnet import MODELS, make_sgd, train_step
 
 
 def measure(device, precision, batch, warmup, steps):
@@ -62,9 +26,9 @@ def measure(device, precision, batch, warmup, steps):
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
-    model = CifarResNet18().to(device).train()
+    model = MODELS['ResNet18']().to(device).train()
     params = sum(p.numel() for p in model.parameters())
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    optimizer = make_sgd(model, lr=0.05)
     images = torch.randn(batch, 3, 32, 32, device=device)
     labels = torch.arange(batch, device=device) % 10
     weights = torch.ones(batch, device=device)
@@ -77,11 +41,7 @@ def measure(device, precision, batch, warmup, steps):
     for i in range(warmup + steps):
         sync()
         start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        per_sample = F.cross_entropy(model(images), labels, reduction='none', label_smoothing=0.1)
-        loss = (per_sample * weights).mean()
-        loss.backward()
-        optimizer.step()
+        loss = train_step(model, optimizer, images, labels, weights)
         sync()
         seconds = time.perf_counter() - start
         losses.append(loss.item())
