@@ -106,9 +106,9 @@ describe('training runs (synthetic data, ResNetTiny, wasm)', () => {
   });
 
   it('refuses to touch an existing experiment without --resume or --overwrite, before any work', async () => {
-    const started = performance.now();
-    await assert.rejects(runTraining(config('ib'), quiet), (error: unknown) => error instanceof ConfigError && /already has files/.test(error.message));
-    assert.ok(performance.now() - started < 1000, 'fails before loading data or models');
+    // Data that cannot load: the existing-run error must come first, before any data or model work.
+    const unloadable = { dataset: 'fashion-mnist', dataDir: join(root, 'no-such-dir') };
+    await assert.rejects(runTraining(config('ib', unloadable), quiet), (error: unknown) => error instanceof ConfigError && /already has files/.test(error.message));
     await assert.rejects(runTraining(config('ib', { ratio: 0.3 }), { ...quiet, resume: true }), /different settings \(ratio was 0.5, now 0.3\)/);
     await assert.rejects(runTraining(config('never-ran'), { ...quiet, resume: true }), /nothing to resume/);
     await assert.rejects(runTraining(config('ib'), { ...quiet, resume: true, overwrite: true }), /contradict/);
