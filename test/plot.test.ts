@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -8,15 +8,9 @@ import { renderChartPng } from '../src/plot/chart-png.js';
 import { figureConfigs, renderFigures } from '../src/plot/figures.js';
 import { runVisualize, type VisualizeOptions } from '../src/cli/visualize.js';
 import { loadRun } from '../src/report/runs.js';
-import { writeFakeRun } from './report-fixtures.js';
+import { writeFakeRun, tempRunDirs } from './report-fixtures.js';
 
-const root = mkdtempSync(path.join(tmpdir(), 'infobatch-plot-'));
-after(() => rmSync(root, { recursive: true, force: true }));
-let counter = 0;
-function freshDirs() {
-  const dir = path.join(root, String(counter++));
-  return { logDir: path.join(dir, 'logs'), modelDir: path.join(dir, 'saved_models'), figureDir: path.join(dir, 'figures') };
-}
+const freshDirs = tempRunDirs('infobatch-plot-');
 
 const BASE = 'fashion-mnist_resnettiny_baseline_b128';
 const IB5 = 'fashion-mnist_resnettiny_infobatch_r_0_5_b128';

@@ -2,7 +2,9 @@
  * Writes made-up runs (epoch log + run.json) in the trainer's formats, for the report, plot and sweep
  * tests. The numbers follow simple formulas so the tests can state the expected table exactly.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { after } from 'node:test';
 import path from 'node:path';
 import { DEFAULT_CONFIG, type TrainConfig } from '../src/config.js';
 import { EPOCH_LOG_COLUMNS, type LoggedEpoch } from '../src/report/epoch-log.js';
@@ -111,4 +113,15 @@ export function writeFakeRun(dirs: RunDirs, run: FakeRun): LoggedEpoch[] {
   mkdirSync(path.join(dirs.modelDir, run.name), { recursive: true });
   writeFileSync(path.join(dirs.modelDir, run.name, 'run.json'), `${JSON.stringify(record, null, 2)}\n`);
   return rows;
+}
+
+/** A factory of fresh, empty run directories under one temporary root that is removed after the file's tests. */
+export function tempRunDirs(prefix: string): () => RunDirs & { figureDir: string } {
+  const root = mkdtempSync(path.join(tmpdir(), prefix));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  let counter = 0;
+  return () => {
+    const dir = path.join(root, String(counter++));
+    return { logDir: path.join(dir, 'logs'), modelDir: path.join(dir, 'saved_models'), figureDir: path.join(dir, 'figures') };
+  };
 }

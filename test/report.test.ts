@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -10,15 +10,9 @@ import { EPOCH_LOG_COLUMNS, EpochLogError, parseEpochLog } from '../src/report/e
 import { formatReport } from '../src/report/format.js';
 import { annealStartOf, assertComparable, baselineNameFor, loadRun, methodOf, RunLookupError } from '../src/report/runs.js';
 import { buildReport, meanStd, summarizeRun } from '../src/report/table.js';
-import { fakeRows, logText, writeFakeRun } from './report-fixtures.js';
+import { fakeRows, logText, writeFakeRun, tempRunDirs } from './report-fixtures.js';
 
-const root = mkdtempSync(path.join(tmpdir(), 'infobatch-report-'));
-after(() => rmSync(root, { recursive: true, force: true }));
-let counter = 0;
-function freshDirs() {
-  const dir = path.join(root, String(counter++));
-  return { logDir: path.join(dir, 'logs'), modelDir: path.join(dir, 'saved_models'), figureDir: path.join(dir, 'figures') };
-}
+const freshDirs = tempRunDirs('infobatch-report-');
 
 const HEADER = EPOCH_LOG_COLUMNS.join(',');
 const BASE = 'fashion-mnist_resnettiny_baseline_b128';

@@ -1,21 +1,15 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { ConfigError, DEFAULT_CONFIG, type TrainConfig } from '../src/config.js';
 import { executeSweep, sweepRequestFromArgs, type Trainer } from '../src/cli/sweep.js';
 import { configDifferences, parseRatios, parseSeeds, planSweep, sweepConfigs, type SweepRequest } from '../src/report/sweep-plan.js';
 import type { TrainOptions } from '../src/train/trainer.js';
-import { writeFakeRun } from './report-fixtures.js';
+import { writeFakeRun, tempRunDirs } from './report-fixtures.js';
 
-const root = mkdtempSync(path.join(tmpdir(), 'infobatch-sweep-'));
-after(() => rmSync(root, { recursive: true, force: true }));
-let counter = 0;
-function freshDirs() {
-  const dir = path.join(root, String(counter++));
-  return { logDir: path.join(dir, 'logs'), modelDir: path.join(dir, 'saved_models'), figureDir: path.join(dir, 'figures') };
-}
+const freshDirs = tempRunDirs('infobatch-sweep-');
 
 const base: TrainConfig = {
   ...DEFAULT_CONFIG,

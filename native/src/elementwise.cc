@@ -84,6 +84,19 @@ inline void run_inner(const float* a, int64_t ia, const float* b, int64_t ib, fl
   }
 }
 
+// Offsets into a and b of the first element of output row `row` (all axes but the last, broadcast-aware).
+inline void row_offsets(const Broadcast& bc, int last, int64_t row, int64_t& oa, int64_t& ob) {
+  int64_t rem = row;
+  oa = 0;
+  ob = 0;
+  for (int i = last - 1; i >= 0; i--) {
+    const int64_t idx = rem % bc.dims[i];
+    rem /= bc.dims[i];
+    oa += idx * bc.sa[i];
+    ob += idx * bc.sb[i];
+  }
+}
+
 template <typename F>
 void run_binary(const Broadcast& bc, const float* a, const float* b, float* out, F f) {
   const int last = bc.rank - 1;
@@ -97,13 +110,8 @@ void run_binary(const Broadcast& bc, const float* a, const float* b, float* out,
     // Few long rows: split each row into chunks.
     const int64_t chunk = 1 << 14;
     for (int64_t row = 0; row < rows; row++) {
-      int64_t rem = row, oa = 0, ob = 0;
-      for (int i = last - 1; i >= 0; i--) {
-        const int64_t idx = rem % bc.dims[i];
-        rem /= bc.dims[i];
-        oa += idx * bc.sa[i];
-        ob += idx * bc.sb[i];
-      }
+      int64_t oa, ob;
+      row_offsets(bc, last, row, oa, ob);
       const int64_t chunks = (inner + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static) if (parallel)
       for (int64_t c = 0; c < chunks; c++) {
@@ -115,13 +123,8 @@ void run_binary(const Broadcast& bc, const float* a, const float* b, float* out,
   }
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t row = 0; row < rows; row++) {
-    int64_t rem = row, oa = 0, ob = 0;
-    for (int i = last - 1; i >= 0; i--) {
-      const int64_t idx = rem % bc.dims[i];
-      rem /= bc.dims[i];
-      oa += idx * bc.sa[i];
-      ob += idx * bc.sb[i];
-    }
+    int64_t oa, ob;
+    row_offsets(bc, last, row, oa, ob);
     run_inner(a + oa, ia, b + ob, ib, out + row * inner, inner, f);
   }
 }
