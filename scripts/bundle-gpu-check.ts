@@ -9,7 +9,7 @@
  *   gpu-check.sh, gpu-check-torch.py, torch_resnet.py
  * Usage: npm run gpu-check:bundle [-- OUTDIR]   (default build/gpu-check)
  */
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, chmodSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -52,6 +52,20 @@ async function main(): Promise<number> {
   mkdirSync(join(folder, 'bin'), { recursive: true });
   mkdirSync(join(folder, 'dist', 'linux-x64'), { recursive: true });
 
+  // The canvas addon (a native module) only draws figures, which the GPU check never does: a stub that
+  // says so keeps it out of the hand-over without breaking the CLI's other commands.
+  const stubCanvas: Plugin = {
+    name: 'stub-canvas',
+    setup(bundler) {
+      bundler.onResolve({ filter: /^@napi-rs\/canvas$/ }, () => ({ path: 'canvas', namespace: 'stub' }));
+      bundler.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
+        loader: 'js',
+        contents:
+          "const unavailable = () => { throw new Error('figures are not part of the GPU-check bundle; use an npm install of infobatch'); };" +
+          'export const createCanvas = unavailable; export const GlobalFonts = { registerFromPath: unavailable };',
+      }));
+    },
+  };
   await build({
     entryPoints: [join(repo, 'scripts', 'bundle-entry.ts')],
     outfile: join(folder, 'infobatch.mjs'),
@@ -61,6 +75,7 @@ async function main(): Promise<number> {
     target: 'node20',
     // Optional native backends, absent here; the bundle reports them as not installed.
     external: ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
+    plugins: [stubCanvas],
     // tfjs-backend-cpu's package.json lists only its ESM files as having side effects, so esbuild would
     // drop the CommonJS import that registers the backend.
     ignoreAnnotations: true,

@@ -6,7 +6,6 @@
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { ConfigError, type TrainConfig } from '../config.js';
-import { renderFigures } from '../plot/figures.js';
 import { formatReport } from '../report/format.js';
 import { writeDerivedFile } from '../report/output.js';
 import { loadRun, type RunDirs } from '../report/runs.js';
@@ -43,6 +42,8 @@ export async function executeSweep(plan: readonly PlannedRun[], options: SweepRu
   for (const run of runs.values()) run.warnings.forEach((warning) => log(`warning: ${warning}`));
   const report = formatReport(buildReport([...runs.values()]), 'md');
   await writeDerivedFile(path.join(options.figureDir, 'report.md'), report, log);
+  // Loaded on use: the canvas addon is only needed for figures (the GPU-check bundle leaves it out).
+  const { renderFigures } = await import('../plot/figures.js');
   for (const run of plan) {
     if (run.ratio === null) continue;
     const baseline = plan.find((other) => other.ratio === null && other.seed === run.seed)!;

@@ -5,7 +5,8 @@
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../config.js';
-import { renderFigures, X_AXES, type Figure, type XAxis } from '../plot/figures.js';
+import { X_AXES, type XAxis } from '../plot/axes.js';
+import type { Figure } from '../plot/figures.js';
 import { writeDerivedFile } from '../report/output.js';
 import { assertComparable, baselineNameFor, hasLog, loadRun, logPathOf, methodOf, type LoadedRun, type RunDirs } from '../report/runs.js';
 import { withRunDirOptions } from './report.js';
@@ -62,6 +63,8 @@ export async function runVisualize(options: VisualizeOptions, log: (line: string
   const runs = selectRuns(options, log);
   const prefix =
     options.outputName ?? (runs.infobatch.length === 1 ? runs.infobatch[0]!.name : `${(runs.baseline ?? runs.infobatch[0]!).name}_overlay`);
+  // Loaded on use: the canvas addon is only needed for figures (the GPU-check bundle leaves it out).
+  const { renderFigures } = await import('../plot/figures.js');
   const figures = renderFigures(runs, { xAxis: options.xAxis, prefix, width: options.width, height: options.height });
   for (const figure of figures) await writeDerivedFile(path.join(options.figureDir, figure.fileName), figure.png, log);
   return figures;

@@ -8,8 +8,8 @@ import type { LoggedEpoch } from '../report/epoch-log.js';
 import { annealStartOf, methodOf, type LoadedRun } from '../report/runs.js';
 import { renderChartPng, type VerticalMarker } from './chart-png.js';
 
-export const X_AXES = ['epoch', 'time'] as const;
-export type XAxis = (typeof X_AXES)[number];
+import type { XAxis } from './axes.js';
+export { X_AXES, type XAxis } from './axes.js';
 
 export const FIGURE_KINDS = ['loss', 'accuracy', 'samples'] as const;
 export type FigureKind = (typeof FIGURE_KINDS)[number];
