@@ -41,6 +41,8 @@ export interface TrainConfig {
   weightDecay: number;
   /** Cross-entropy label smoothing (0.1, official example). */
   labelSmoothing: number;
+  /** Random-crop augmentation pads this many pixels on each side, then crops back (4, official example). */
+  cropPadding: number;
 
   /** Turn InfoBatch on. Off (or ratio 0, or delta 0) trains on the full data every epoch. */
   useInfoBatch: boolean;
@@ -77,6 +79,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   maxMomentum: 0.95,
   weightDecay: 5e-4,
   labelSmoothing: 0.1,
+  cropPadding: 4,
   useInfoBatch: false,
   ratio: 0.5,
   delta: 0.875,
@@ -116,6 +119,7 @@ export function validateConfig(config: TrainConfig): void {
   nonNegativeInteger(config.trainLimit, 'train_limit');
   nonNegativeInteger(config.testLimit, 'test_limit');
   nonNegativeInteger(config.seed, 'seed');
+  nonNegativeInteger(config.cropPadding, 'crop_padding');
   if (!(config.ratio >= 0 && config.ratio < 1)) throw new ConfigError(`--ratio must be in [0, 1), got ${config.ratio}`);
   if (!(config.delta >= 0 && config.delta <= 1)) throw new ConfigError(`--delta must be in [0, 1], got ${config.delta}`);
   if (!(config.maxLr > 0 && Number.isFinite(config.maxLr))) throw new ConfigError(`--max_lr must be a positive number, got ${config.maxLr}`);

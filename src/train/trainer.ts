@@ -107,6 +107,61 @@ function summaryOf(record: RunRecord, paths: RunPaths): TrainSummary {
   };
 }
 
+interface EpochContext {
+  readonly config: TrainConfig;
+  readonly model: tfl.LayersModel;
+  readonly variables: readonly tf.Variable[];
+  readonly optimizer: SgdMomentum;
+  readonly sampler: InfoBatch;
+  readonly schedule: OneCycleSchedule;
+  readonly batchMaker: BatchMaker;
+  readonly train: ImageSplit;
+  readonly progress: EpochProgress;
+}
+
+interface EpochTotals {
+  /** Sum of the unweighted per-sample losses, correct predictions, samples trained and skipped. */
+  readonly lossSum: number;
+  readonly correct: number;
+  readonly seen: number;
+  readonly skipped: number;
+  /** Learning rate of the epoch's last step. */
+  readonly lastLr: number;
+  /** Wall time of the epoch: InfoBatch planning and bookkeeping, data preparation and steps. */
+  readonly seconds: number;
+}
+
+/** Plans and trains one epoch, feeding every batch's per-sample losses back to InfoBatch as scores. */
+async function trainEpoch(context: EpochContext, epoch: number, label: string): Promise<EpochTotals> {
+  const { config, model, variables, optimizer, sampler, schedule, batchMaker, train, progress } = context;
+  const start = performance.now();
+  const plan = sampler.planEpoch(epoch);
+  const augmentRandom = seededRandom('augment', config.seed, plan.epoch);
+  progress.start(label, plan.numBatches);
+  let lossSum = 0;
+  let correct = 0;
+  let seen = 0;
+  let lastLr = 0;
+  for (let b = 0; b < plan.numBatches; b++) {
+    const batch = sampler.batch(plan, b);
+    const pixels = batchMaker.make(train, batch.indices, { augment: true, cropPadding: config.cropPadding, random: augmentRandom });
+    const { lr, momentum } = schedule.forStep(plan.epoch, b, plan.numBatches, config.epochs);
+    lastLr = lr;
+    const images = tf.tensor4d(pixels.images, pixels.shape);
+    const labels = tf.tensor1d(pixels.labels, 'int32');
+    const weights = tf.tensor1d(batch.weights, 'float32');
+    const result = await trainStep(model, variables, optimizer, { images, labels, weights, lr, momentum, labelSmoothing: config.labelSmoothing });
+    tf.dispose([images, labels, weights]);
+    sampler.updateScores(batch.indices, result.losses);
+    for (const loss of result.losses) lossSum += loss;
+    correct += result.correct;
+    seen += batch.indices.length;
+    progress.update(b + 1, seen, lossSum / seen);
+  }
+  progress.stop();
+  return { lossSum, correct, seen, skipped: plan.skipped, lastLr, seconds: (performance.now() - start) / 1000 };
+}
+
 export async function runTraining(config: TrainConfig, options: TrainOptions = {}): Promise<TrainSummary> {
   const log = options.log ?? ((line: string) => console.log(line));
   const paths = runPaths(config.experimentName, options.logDir, options.modelDir);
@@ -189,33 +244,9 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
   let epochsThisCall = 0;
   for (let epoch = state.epochsDone; epoch < config.epochs; epoch++) {
     if (options.stopAfterEpochs !== undefined && epochsThisCall >= options.stopAfterEpochs) break;
-    const epochStart = performance.now();
-    const plan = sampler.planEpoch(epoch);
-    const augmentRandom = seededRandom('augment', config.seed, epoch);
     const label = `epoch ${epoch + 1}/${config.epochs}`;
-    progress.start(label, plan.numBatches);
-    let lossSum = 0;
-    let correct = 0;
-    let seen = 0;
-    let lastLr = 0;
-    for (let b = 0; b < plan.numBatches; b++) {
-      const batch = sampler.batch(plan, b);
-      const pixelsBatch = batchMaker.make(train, batch.indices, { augment: true, cropPadding: 4, random: augmentRandom });
-      const { lr, momentum } = schedule.forStep(epoch, b, plan.numBatches, config.epochs);
-      lastLr = lr;
-      const images = tf.tensor4d(pixelsBatch.images, pixelsBatch.shape);
-      const labels = tf.tensor1d(pixelsBatch.labels, 'int32');
-      const weights = tf.tensor1d(batch.weights, 'float32');
-      const result = await trainStep(model, variables, optimizer, { images, labels, weights, lr, momentum, labelSmoothing: config.labelSmoothing });
-      tf.dispose([images, labels, weights]);
-      sampler.updateScores(batch.indices, result.losses);
-      for (const loss of result.losses) lossSum += loss;
-      correct += result.correct;
-      seen += batch.indices.length;
-      progress.update(b + 1, seen, lossSum / seen);
-    }
-    progress.stop();
-    const epochSeconds = (performance.now() - epochStart) / 1000;
+    const context = { config, model, variables, optimizer, sampler, schedule, batchMaker, train, progress };
+    const { lossSum, correct, seen, skipped, lastLr, seconds: epochSeconds } = await trainEpoch(context, epoch, label);
 
     const evaluation = await evaluate(model, test, batchMaker, { batchSize: config.evalBatchSize, numClasses: dataset.numClasses, labelSmoothing: config.labelSmoothing });
     const row: EpochRow = {
@@ -226,7 +257,7 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
       test_loss: evaluation.loss,
       test_acc: evaluation.accuracy,
       samples: seen,
-      pruned: plan.skipped,
+      pruned: skipped,
       epoch_seconds: epochSeconds,
       elapsed_seconds: state.elapsedSeconds + epochSeconds,
     };
@@ -249,7 +280,7 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
     log(
       `${label}: lr ${lastLr.toExponential(2)} | train loss ${row.train_loss.toFixed(4)} acc ${row.train_acc.toFixed(2)} % | ` +
         `test loss ${row.test_loss.toFixed(4)} acc ${row.test_acc.toFixed(2)} %${improved ? ' (best)' : ''} | ` +
-        `${seen} samples${plan.skipped ? `, ${plan.skipped} pruned` : ''} | ${epochSeconds.toFixed(1)} s`,
+        `${seen} samples${skipped ? `, ${skipped} pruned` : ''} | ${epochSeconds.toFixed(1)} s`,
     );
     epochsThisCall++;
   }
