@@ -5,6 +5,7 @@ import type { CommandModule } from 'yargs';
 import type { TrainConfig } from '../config.js';
 import { selectBackend } from '../backend/select.js';
 import { BatchMaker } from '../data/augment.js';
+import { limitSplit } from '../data/dataset.js';
 import { loadDataset } from '../data/registry.js';
 import { loadModel, MODEL_JSON } from '../io/model-files.js';
 import { MODEL_NAMES } from '../models/registry.js';
@@ -62,7 +63,7 @@ export const testCommand: CommandModule<object, TestArgs> = {
     }
     const limit = args.test_limit ?? config.testLimit;
     const pixels = dataset.height * dataset.width * dataset.channels;
-    const split = limit > 0 && limit < dataset.test.count ? { images: dataset.test.images.subarray(0, limit * pixels), labels: dataset.test.labels.subarray(0, limit), count: limit } : dataset.test;
+    const split = limitSplit(dataset.test, limit, pixels);
     const result = await evaluate(model, split, new BatchMaker(dataset), { batchSize: args.eval_batch_size, numClasses: dataset.numClasses, labelSmoothing: config.labelSmoothing });
     console.log(`experiment: ${args.experiment_name} (${config.model} on ${dataset.name}, ${result.count} test images)`);
     console.log(`test loss: ${result.loss.toFixed(4)}`);

@@ -90,3 +90,9 @@ export function channelStats(images: Uint8Array, channels: number): { mean: numb
   const std = Array.from(sumSq, (s, c) => Math.sqrt(Math.max(s / perChannel - mean[c]! ** 2, 1e-12)));
   return { mean, std };
 }
+
+/** The first `limit` images of a split (0 = all), as views into the same arrays: `--train_limit`, `--test_limit`. */
+export function limitSplit(split: ImageSplit, limit: number, pixels: number): ImageSplit {
+  if (limit === 0 || limit >= split.count) return split;
+  return { images: split.images.subarray(0, limit * pixels), labels: split.labels.subarray(0, limit), count: limit };
+}

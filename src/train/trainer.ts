@@ -5,7 +5,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { ConfigError, prunes, validateConfig, type TrainConfig } from '../config.js';
 import { selectBackend } from '../backend/select.js';
 import { BatchMaker } from '../data/augment.js';
-import type { ImageSplit } from '../data/dataset.js';
+import { limitSplit, type ImageSplit } from '../data/dataset.js';
 import { isDatasetName, loadDataset, DATASET_NAMES } from '../data/registry.js';
 import { InfoBatch, seededRandom } from '../infobatch/index.js';
 import { buildModel, isModelName, MODEL_NAMES } from '../models/registry.js';
@@ -85,11 +85,6 @@ async function preflight(config: TrainConfig, options: TrainOptions, paths: RunP
     );
   }
   return null;
-}
-
-function limitSplit(split: ImageSplit, limit: number, pixels: number): ImageSplit {
-  if (limit === 0 || limit >= split.count) return split;
-  return { images: split.images.subarray(0, limit * pixels), labels: split.labels.subarray(0, limit), count: limit };
 }
 
 function summaryOf(record: RunRecord, paths: RunPaths): TrainSummary {
