@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { registerNativeBackend } from './native/backend.js';
-import { NATIVE_BACKEND } from './native/kernel_util.js';
+import { NATIVE_BACKEND } from './native/kernel-util.js';
 import type { NativeInfo } from './native/addon.js';
 
 /**

@@ -1,13 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { BatchNorm, Conv2d, Linear, ReLU } from './layers/index.js';
 
 /**
- * CIFAR-form ResNets built with tfjs-layers, for any input shape and class count.
+ * CIFAR-form ResNets built from our PyTorch-semantics layers (./layers), for any input shape and class
+ * count.
  *
  * CIFAR form (as in the official InfoBatch example and the reproduction it mirrors): a 3×3 stride-1 stem,
  * no max-pool, stages with strides 1/2/2/2, BatchNorm after every convolution, global average pool, one
  * dense layer. Convolutions have no bias (BatchNorm follows), so ResNet-18 for 10 classes has exactly
- * 11,173,962 trainable parameters, like torchvision-style CIFAR ResNet-18 in PyTorch.
+ * 11,173,962 trainable parameters, like torchvision-style CIFAR ResNet-18 in PyTorch. The recipe is
+ * PyTorch's: convolutions pad symmetrically (padding 1 for 3×3, 0 for 1×1, so both paths of a
+ * downsampling block sample pixels 0, 2, 4…), weights and biases start from PyTorch's default init,
+ * BatchNorm has momentum 0.1 and eps 1e-5 and keeps its running variance unbiased.
  */
 export interface ResNetSpec {
   /** 'basic' (two 3×3 convs, ResNet-18/34) or 'bottleneck' (1×1, 3×3, 1×1 ×4, ResNet-50). */
@@ -29,10 +34,6 @@ export interface BuildOptions {
   /** Seeds every initializer (each layer gets its own derived seed). */
   readonly seed: number;
 }
-
-/** PyTorch's BatchNorm2d defaults: momentum 0.1 (Keras counts it the other way: 0.9) and eps 1e-5. */
-const BN_MOMENTUM = 0.9;
-const BN_EPSILON = 1e-5;
 
 /**
  * Pads the channel axis with zeros on both sides (the option-A shortcut of He et al.). A custom layer
@@ -80,27 +81,17 @@ class ResNetBuilder {
     return this.layerSeed++;
   }
 
+  /** A bias-free convolution padded (kernelSize − 1)/2 on every side, as PyTorch's ResNets. */
   conv(x: tfl.SymbolicTensor, filters: number, kernelSize: number, strides: number, name: string): tfl.SymbolicTensor {
-    return tfl.layers
-      .conv2d({
-        filters,
-        kernelSize,
-        strides,
-        padding: 'same',
-        useBias: false,
-        // He (fan-in) init is the standard for ReLU ResNets.
-        kernelInitializer: tfl.initializers.heNormal({ seed: this.nextSeed() }),
-        name,
-      })
-      .apply(x) as tfl.SymbolicTensor;
+    return new Conv2d({ filters, kernelSize, strides, padding: (kernelSize - 1) / 2, useBias: false, seed: this.nextSeed(), name }).apply(x) as tfl.SymbolicTensor;
   }
 
   bn(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
-    return tfl.layers.batchNormalization({ momentum: BN_MOMENTUM, epsilon: BN_EPSILON, name }).apply(x) as tfl.SymbolicTensor;
+    return new BatchNorm({ name }).apply(x) as tfl.SymbolicTensor;
   }
 
   relu(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
-    return tfl.layers.reLU({ name }).apply(x) as tfl.SymbolicTensor;
+    return new ReLU({ name }).apply(x) as tfl.SymbolicTensor;
   }
 
   shortcut(x: tfl.SymbolicTensor, outChannels: number, strides: number, kind: ResNetSpec['shortcut'], name: string): tfl.SymbolicTensor {
@@ -133,9 +124,7 @@ class ResNetBuilder {
   }
 
   dense(x: tfl.SymbolicTensor, units: number): tfl.SymbolicTensor {
-    return tfl.layers
-      .dense({ units, kernelInitializer: tfl.initializers.glorotUniform({ seed: this.nextSeed() }), name: 'classifier' })
-      .apply(x) as tfl.SymbolicTensor;
+    return new Linear({ units, seed: this.nextSeed(), name: 'classifier' }).apply(x) as tfl.SymbolicTensor;
   }
 }
 

@@ -1,11 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { sgdMomentum } from '../ops/index.js';
 
 /**
  * SGD with momentum and L2 weight decay, exactly as torch.optim.SGD (dampening 0, no Nesterov):
  *   g ← ∇ + λ·θ;  buf ← μ·buf + g (buf ← g on the first step);  θ ← θ − lr·buf.
  * Written out rather than tf.train.momentum because tfjs's optimizer has no weight decay, scales its
  * momentum differently and cannot change momentum per step (OneCycle cycles it), and because its buffers
- * must go into checkpoints.
+ * must go into checkpoints. The update is our sgdMomentum op: one kernel for all variables where the
+ * backend registers one.
  */
 export class SgdMomentum {
   private buffers: tf.Variable[] | null = null;
@@ -21,13 +23,11 @@ export class SgdMomentum {
     tf.tidy(() => {
       const first = this.buffers === null;
       if (first) this.buffers = this.params.map((p) => tf.variable(tf.zerosLike(p), false));
-      this.params.forEach((param, i) => {
-        const decayed = this.weightDecay > 0 ? tf.add(grads[i]!, tf.mul(param, this.weightDecay)) : grads[i]!;
-        const buffer = this.buffers![i]!;
-        const next = first ? decayed : tf.add(tf.mul(buffer, momentum), decayed);
-        buffer.assign(next);
-        param.assign(tf.sub(param, tf.mul(next, lr)));
-      });
+      const buffers = this.buffers!;
+      const next = sgdMomentum(this.params, grads, buffers, { lr, momentum, weightDecay: this.weightDecay, firstStep: first });
+      // assign takes over the new tensors' data: no copy.
+      this.params.forEach((param, i) => param.assign(next.params[i]!));
+      buffers.forEach((buffer, i) => buffer.assign(next.buffers[i]!));
     });
   }
 

@@ -1,15 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { loadNativeAddon, type NativeAddon } from './addon.js';
-import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL, batchNormTrain, batchNormTrainGrad, patchBatchNormalizationLayer } from './batch_norm.js';
+import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, RELU_GRAD } from '../../ops/kernel-names.js';
+import { batchNormTrain, batchNormTrainGrad } from './batch-norm.js';
 import { padV2, slice } from './copy.js';
-import { patchConv2DLayer } from './conv_layer.js';
 import { avgPool, avgPoolGrad, conv2D, conv2DBackpropFilter, conv2DBackpropInput, fusedConv2D } from './conv.js';
 import { addN, BINARY_KERNELS, binaryKernel, fusedBatchNorm, max, mean, sum, UNARY_KERNELS, unaryKernel } from './elementwise.js';
-import { installReluGradient, RELU_GRAD_KERNEL, reluGrad } from './gradients.js';
-import { NATIVE_BACKEND, type KernelContext, type NativeKernelFactory } from './kernel_util.js';
+import { NATIVE_BACKEND, type KernelContext, type NativeKernelFactory } from './kernel-util.js';
 import { batchMatMul, fusedMatMul } from './matmul.js';
-import { OwnedArrayPool } from './owned_arrays.js';
+import { OwnedArrayPool } from './owned-arrays.js';
+import { reluGrad } from './relu-grad.js';
 
 /**
  * The CPU backend with its hot kernels replaced by the addon's. Tensors stay the CPU backend's typed
@@ -87,16 +87,22 @@ export const NATIVE_KERNELS: Record<string, NativeKernelFactory> = {
   ...Object.fromEntries(Object.entries(UNARY_KERNELS).map(([name, op]) => [name, unaryKernel(name, op)])),
 };
 
-/** Kernels of our own (no cpu counterpart). */
-const EXTRA_KERNELS: Record<string, NativeKernelFactory> = {
-  [RELU_GRAD_KERNEL]: reluGrad,
-  [BN_TRAIN_KERNEL]: batchNormTrain,
-  [BN_TRAIN_GRAD_KERNEL]: batchNormTrainGrad,
+/**
+ * Kernels of our training ops (src/ops; no cpu counterpart: elsewhere those ops run composites).
+ * SGD_MOMENTUM has none here (the addon has no such function), so its composite runs.
+ */
+const OP_KERNELS: Record<string, NativeKernelFactory> = {
+  [RELU_GRAD]: reluGrad,
+  [BATCH_NORM_TRAIN]: batchNormTrain,
+  [BATCH_NORM_TRAIN_GRAD]: batchNormTrainGrad,
 };
 
 let registered = false;
 
-/** Registers the `native` tfjs backend and its kernels (once); throws if the addon is unavailable. */
+/**
+ * Registers the `native` tfjs backend and its kernels (once); throws if the addon is unavailable. It
+ * registers kernels and nothing else: no gradient, layer or other backend changes.
+ */
 export function registerNativeBackend(): NativeAddon {
   const addon = loadNativeAddon();
   if (registered) return addon;
@@ -110,12 +116,9 @@ export function registerNativeBackend(): NativeAddon {
     if (Object.hasOwn(NATIVE_KERNELS, config.kernelName)) continue;
     tf.registerKernel({ ...config, backendName: NATIVE_BACKEND });
   }
-  for (const [kernelName, factory] of Object.entries({ ...NATIVE_KERNELS, ...EXTRA_KERNELS })) {
+  for (const [kernelName, factory] of Object.entries({ ...NATIVE_KERNELS, ...OP_KERNELS })) {
     tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND, kernelFunc: factory(context) });
   }
-  installReluGradient();
-  patchBatchNormalizationLayer();
-  patchConv2DLayer();
   registered = true;
   return addon;
 }

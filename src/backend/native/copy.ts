@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { allocFloat32, cpuBackendOf, floatValues, makeFloatOutput, sizeOf, withFallback, type KernelContext } from './kernel_util.js';
+import { allocFloat32, cpuBackendOf, floatValues, makeFloatOutput, sizeOf, withFallback, type KernelContext } from './kernel-util.js';
 
 /**
  * Slice and PadV2 as strided box copies. ResNet-20's option-A shortcut pads channels with zeros; the

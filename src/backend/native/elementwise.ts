@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BinaryOp, UnaryOp } from './addon.js';
-import { allocFloat32, cpuBackendOf, floatValues, makeFloatOutput, sizeOf, withFallback, type KernelContext } from './kernel_util.js';
+import { allocFloat32, cpuBackendOf, floatValues, makeFloatOutput, sizeOf, withFallback, type KernelContext } from './kernel-util.js';
 
 /** Kernel name → the addon's binary op, for float32 inputs broadcast NumPy-style. */
 export const BINARY_KERNELS: Record<string, number> = {

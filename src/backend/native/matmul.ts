@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BinaryOp, UnaryOp } from './addon.js';
-import { allocFloat32, cpuBackendOf, floatValues, makeFloatOutput, sizeOf, withFallback, type KernelArgs, type KernelContext } from './kernel_util.js';
+import { allocFloat32, cpuBackendOf, floatValues, makeFloatOutput, sizeOf, withFallback, type KernelArgs, type KernelContext } from './kernel-util.js';
 
 interface MatMulResult {
   values: Float32Array;
