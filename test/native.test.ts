@@ -110,6 +110,9 @@ describe('native backend', { skip }, () => {
     assert.throws(() => addon.binary(0, new Float32Array(6), [2, 3], new Float32Array(4), [4], new Float32Array(6), [2, 3]), /do not broadcast/);
     assert.throws(() => addon.copyBox(new Float32Array(4), 2, [1], new Float32Array(4), 0, [1], [3]), /out of bounds/);
     assert.throws(() => addon.unary(0, new Float64Array(4) as unknown as Float32Array, new Float32Array(4)), /Float32Array/);
+    const f = (n: number) => [new Float32Array(n)];
+    assert.throws(() => addon.sgdMomentum(f(3), f(2), f(3), f(3), f(3), 0.1, 0.9, 0, false), /grads\[0\] has 2 elements, expected 3/);
+    assert.throws(() => addon.sgdMomentum(f(3), [], f(3), f(3), f(3), 0.1, 0.9, 0, false), /grads differs in length/);
   });
 
   it('reads stay valid after a tensor is disposed and its memory reused by the next output', async () => {

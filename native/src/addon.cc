@@ -181,6 +181,46 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
   });
 }
 
+// sgdMomentum(params[], grads[], buffers[], paramsOut[], buffersOut[], lr, momentum, weightDecay, firstStep):
+// one SGD step for n tensors (arrays of n Float32Arrays each; tensor i's five arrays of one length).
+Napi::Value SgdMomentum(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const char* names[] = {"params", "grads", "buffers", "paramsOut", "buffersOut"};
+    std::vector<Napi::Array> lists;
+    for (size_t k = 0; k < 5; k++) {
+      if (!info[k].IsArray()) throw Napi::TypeError::New(info.Env(), std::string(names[k]) + " must be an array of Float32Arrays");
+      lists.push_back(info[k].As<Napi::Array>());
+      if (lists[k].Length() != lists[0].Length()) throw Napi::RangeError::New(info.Env(), std::string(names[k]) + " differs in length from params");
+    }
+    for (size_t k = 5; k < 8; k++) {
+      if (!info[k].IsNumber()) throw Napi::TypeError::New(info.Env(), "lr, momentum and weightDecay must be numbers");
+    }
+    if (!info[8].IsBoolean()) throw Napi::TypeError::New(info.Env(), "firstStep must be a boolean");
+    const float lr = info[5].As<Napi::Number>().FloatValue(), momentum = info[6].As<Napi::Number>().FloatValue();
+    const float weight_decay = info[7].As<Napi::Number>().FloatValue();
+    const bool first_step = info[8].As<Napi::Boolean>().Value();
+    auto array = [&](size_t k, uint32_t i, size_t expected) -> float* {
+      Napi::Value v = lists[k].Get(i);
+      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+        throw Napi::TypeError::New(info.Env(), std::string(names[k]) + "[" + std::to_string(i) + "] must be a Float32Array");
+      }
+      Napi::Float32Array a = v.As<Napi::Float32Array>();
+      if (expected != SIZE_MAX && a.ElementLength() != expected) {
+        throw Napi::RangeError::New(info.Env(), std::string(names[k]) + "[" + std::to_string(i) + "] has " + std::to_string(a.ElementLength()) +
+                                                    " elements, expected " + std::to_string(expected));
+      }
+      return a.Data();
+    };
+    for (uint32_t i = 0; i < lists[0].Length(); i++) {
+      float* param = array(0, i, SIZE_MAX);  // checks the type before its length is read
+      const size_t n = lists[0].Get(i).As<Napi::Float32Array>().ElementLength();
+      ib::sgd_momentum(param, array(1, i, n), array(2, i, n), static_cast<int64_t>(n), lr, momentum, weight_decay, first_step, array(3, i, n),
+                       array(4, i, n));
+    }
+    return info.Env().Undefined();
+  });
+}
+
 // reluGrad(dy, x, dx)
 Napi::Value ReluGrad(const Napi::CallbackInfo& info) {
   return guarded(info, [&] {
@@ -339,6 +379,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("unary", Napi::Function::New(env, Unary));
   exports.Set("reluGrad", Napi::Function::New(env, ReluGrad));
+  exports.Set("sgdMomentum", Napi::Function::New(env, SgdMomentum));
   exports.Set("reduce", Napi::Function::New(env, Reduce));
   exports.Set("batchNorm", Napi::Function::New(env, BatchNorm));
   exports.Set("batchNormTrain", Napi::Function::New(env, BatchNormTrain));

@@ -193,6 +193,25 @@ void unary(UnaryOp op, const float* x, float* y, int64_t n, float alpha) {
   throw std::invalid_argument("unknown unary op");
 }
 
+void sgd_momentum(const float* param, const float* grad, const float* buffer, int64_t n, float lr, float momentum, float weight_decay,
+                  bool first_step, float* param_out, float* buffer_out) {
+  if (first_step) {
+#pragma omp parallel for schedule(static) if (n >= kParallelThreshold)
+    for (int64_t i = 0; i < n; i++) {
+      const float g = grad[i] + weight_decay * param[i];
+      buffer_out[i] = g;
+      param_out[i] = param[i] - lr * g;
+    }
+    return;
+  }
+#pragma omp parallel for schedule(static) if (n >= kParallelThreshold)
+  for (int64_t i = 0; i < n; i++) {
+    const float b = momentum * buffer[i] + (grad[i] + weight_decay * param[i]);
+    buffer_out[i] = b;
+    param_out[i] = param[i] - lr * b;
+  }
+}
+
 void relu_grad(const float* dy, const float* x, float* dx, int64_t n) {
 #pragma omp parallel for schedule(static) if (n >= kParallelThreshold)
   // dy · step(x), exactly as tfjs's gradient (NaN in x or dy gives NaN), and branch-free: selecting

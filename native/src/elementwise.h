@@ -21,6 +21,12 @@ void unary(UnaryOp op, const float* x, float* y, int64_t n, float alpha);
 // dx = x > 0 ? dy : 0 (ReLU's gradient in one pass, instead of step, cast and multiply).
 void relu_grad(const float* dy, const float* x, float* dx, int64_t n);
 
+// One tensor of torch.optim.SGD (dampening 0, no Nesterov): g = grad + weight_decay·param;
+// buffer_out = first_step ? g : momentum·buffer + g (buffer not read on the first step);
+// param_out = param − lr·buffer_out.
+void sgd_momentum(const float* param, const float* grad, const float* buffer, int64_t n, float lr, float momentum, float weight_decay,
+                  bool first_step, float* param_out, float* buffer_out);
+
 // out[o, i] = scale * Σ_r x[o, r, i] for x viewed as [outer, reduce, inner], summed in double.
 void reduce_sum(const float* x, int64_t outer, int64_t reduce, int64_t inner, float scale, float* out);
 

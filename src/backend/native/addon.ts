@@ -19,6 +19,18 @@ export interface NativeAddon {
   binary(op: number, a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], out: Float32Array, outShape: number[]): void;
   unary(op: number, x: Float32Array, y: Float32Array, alpha?: number): void;
   reluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  /** torch.optim.SGD for n tensors: five arrays of n Float32Arrays (tensor i's five of one length). */
+  sgdMomentum(
+    params: Float32Array[],
+    grads: Float32Array[],
+    buffers: Float32Array[],
+    paramsOut: Float32Array[],
+    buffersOut: Float32Array[],
+    lr: number,
+    momentum: number,
+    weightDecay: number,
+    firstStep: boolean,
+  ): void;
   /** op 0: out = scale · Σ over the middle axis of x viewed as [outer, reduce, inner]; op 1: max. */
   reduce(op: number, x: Float32Array, outer: number, reduce: number, inner: number, out: Float32Array, scale: number): void;
   batchNorm(x: Float32Array, channels: number, mean: Float32Array, variance: Float32Array, offset: Float32Array | null, scale: Float32Array | null, epsilon: number, y: Float32Array): void;

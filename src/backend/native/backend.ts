@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { loadNativeAddon, type NativeAddon } from './addon.js';
-import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, RELU_GRAD } from '../../ops/kernel-names.js';
+import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, RELU_GRAD, SGD_MOMENTUM } from '../../ops/kernel-names.js';
 import { batchNormTrain, batchNormTrainGrad } from './batch-norm.js';
 import { padV2, slice } from './copy.js';
 import { avgPool, avgPoolGrad, conv2D, conv2DBackpropFilter, conv2DBackpropInput, fusedConv2D } from './conv.js';
@@ -10,6 +10,7 @@ import { NATIVE_BACKEND, type KernelContext, type NativeKernelFactory } from './
 import { batchMatMul, fusedMatMul } from './matmul.js';
 import { OwnedArrayPool } from './owned-arrays.js';
 import { reluGrad } from './relu-grad.js';
+import { sgdMomentum } from './sgd-momentum.js';
 
 /**
  * The CPU backend with its hot kernels replaced by the addon's. Tensors stay the CPU backend's typed
@@ -87,14 +88,12 @@ export const NATIVE_KERNELS: Record<string, NativeKernelFactory> = {
   ...Object.fromEntries(Object.entries(UNARY_KERNELS).map(([name, op]) => [name, unaryKernel(name, op)])),
 };
 
-/**
- * Kernels of our training ops (src/ops; no cpu counterpart: elsewhere those ops run composites).
- * SGD_MOMENTUM has none here (the addon has no such function), so its composite runs.
- */
+/** Kernels of our training ops (src/ops; no cpu counterpart: elsewhere those ops run composites). */
 const OP_KERNELS: Record<string, NativeKernelFactory> = {
   [RELU_GRAD]: reluGrad,
   [BATCH_NORM_TRAIN]: batchNormTrain,
   [BATCH_NORM_TRAIN_GRAD]: batchNormTrainGrad,
+  [SGD_MOMENTUM]: sgdMomentum,
 };
 
 let registered = false;
