@@ -123,6 +123,9 @@ for (const backend of BACKENDS) {
       const ran = await kernelsRun(() => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(relu(a), r)))(x));
       assert.equal(ran.has(RELU_GRAD), backend.name === NATIVE_BACKEND, 'the fused gradient kernel ran where registered');
       assert.ok(!ran.has('Step'), "tfjs's own Relu gradient (dy·step(x)) did not run");
+      // Where y is NaN the gradient is 0 on every backend (y > 0 ? dy : 0).
+      const nan = tf.tidy(() => Array.from(tf.grad((a: tf.Tensor) => tf.sum(tf.mul(relu(a), tf.tensor1d([5, 5, 5, 5]))))(tf.tensor1d([Number.NaN, -1, 0, 2])).dataSync()));
+      assert.deepEqual(nan, [0, 0, 0, 5]);
       tf.dispose([x, r]);
     });
 

@@ -221,11 +221,11 @@ Napi::Value SgdMomentum(const Napi::CallbackInfo& info) {
   });
 }
 
-// reluGrad(dy, x, dx)
+// reluGrad(dy, y, dx): y is ReLU's output.
 Napi::Value ReluGrad(const Napi::CallbackInfo& info) {
   return guarded(info, [&] {
     const size_t n = float_length(info, 0, "dy");
-    ib::relu_grad(floats(info, 0, n, "dy"), floats(info, 1, n, "x"), floats(info, 2, n, "dx"), n);
+    ib::relu_grad(floats(info, 0, n, "dy"), floats(info, 1, n, "y"), floats(info, 2, n, "dx"), n);
     return info.Env().Undefined();
   });
 }

@@ -212,14 +212,16 @@ void sgd_momentum(const float* param, const float* grad, const float* buffer, in
   }
 }
 
-void relu_grad(const float* dy, const float* x, float* dx, int64_t n) {
+void relu_grad(const float* dy, const float* y, float* dx, int64_t n) {
+  // dx = y > 0 ? dy : 0 (0 where y is NaN), as our ops' composite and every backend's kernel. Branch-free
+  // (a bit mask, which vectorizes): selecting between dy[i] and 0 made the compiler branch per element,
+  // mispredicted half the time.
 #pragma omp parallel for schedule(static) if (n >= kParallelThreshold)
-  // dy · step(x), exactly as tfjs's gradient (NaN in x or dy gives NaN), and branch-free: selecting
-  // between dy[i] and 0 made the compiler branch per element, mispredicted half the time.
   for (int64_t i = 0; i < n; i++) {
-    const float v = x[i];
-    const float step = v > 0.0f ? 1.0f : (v != v ? v : 0.0f);
-    dx[i] = dy[i] * step;
+    uint32_t bits;
+    std::memcpy(&bits, &dy[i], sizeof bits);
+    bits &= 0u - static_cast<uint32_t>(y[i] > 0.0f);
+    std::memcpy(&dx[i], &bits, sizeof bits);
   }
 }
 

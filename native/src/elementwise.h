@@ -18,8 +18,8 @@ void binary(BinaryOp op, const float* a, const std::vector<int64_t>& a_shape, co
 // y = f(x); alpha is Step's value for x <= 0.
 void unary(UnaryOp op, const float* x, float* y, int64_t n, float alpha);
 
-// dx = x > 0 ? dy : 0 (ReLU's gradient in one pass, instead of step, cast and multiply).
-void relu_grad(const float* dy, const float* x, float* dx, int64_t n);
+// dx = y > 0 ? dy : 0 from ReLU's output y (its gradient in one pass, instead of step, cast and multiply).
+void relu_grad(const float* dy, const float* y, float* dx, int64_t n);
 
 // One tensor of torch.optim.SGD (dampening 0, no Nesterov): g = grad + weight_decay·param;
 // buffer_out = first_step ? g : momentum·buffer + g (buffer not read on the first step);

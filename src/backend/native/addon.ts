@@ -18,7 +18,8 @@ export interface NativeAddon {
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, batchA: number, batchB: number, m: number, n: number, k: number, transposeA: boolean, transposeB: boolean): void;
   binary(op: number, a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], out: Float32Array, outShape: number[]): void;
   unary(op: number, x: Float32Array, y: Float32Array, alpha?: number): void;
-  reluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  /** dx = y > 0 ? dy : 0, from ReLU's output y. */
+  reluGrad(dy: Float32Array, y: Float32Array, dx: Float32Array): void;
   /** torch.optim.SGD for n tensors: five arrays of n Float32Arrays (tensor i's five of one length). */
   sgdMomentum(
     params: Float32Array[],
