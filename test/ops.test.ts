@@ -246,7 +246,7 @@ describe('op dispatch', () => {
     }
   });
 
-  it("no gradient of tfjs is replaced, and the ReLU gradient does not depend on which backend was loaded first", { timeout: 120_000 }, () => {
+  it("no gradient or layer class of tfjs is replaced, and the ReLU gradient does not depend on which backend was loaded first", { timeout: 120_000 }, () => {
     // Each order in a fresh process: load the backends, then report what relu's backward ran on cpu and
     // wasm, and whether tfjs's own Relu gradient is still the one tfjs-layers registered.
     const script = (order: string[]) => `
@@ -257,9 +257,11 @@ describe('op dispatch', () => {
       import { activateNative } from './src/backend/native.ts';
       import { relu } from './src/ops/index.ts';
       const stock = tf.getGradient('Relu');
+      const layerCalls = () => ['BatchNormalization', 'Conv2D', 'ReLU'].map((name) => tf.serialization.SerializationMap.getMap().classNameMap[name][0].prototype.call);
+      const stockCalls = layerCalls();
       const activate = { cpu: () => tf.setBackend('cpu'), wasm: activateWasm, native: activateNative };
       for (const name of ${JSON.stringify(order)}) { try { await activate[name](); } catch {} }
-      const report = { sameReluGradient: tf.getGradient('Relu') === stock };
+      const report = { sameReluGradient: tf.getGradient('Relu') === stock, sameLayerCalls: layerCalls().every((call, i) => call === stockCalls[i]) };
       for (const name of ['cpu', 'wasm']) {
         await tf.setBackend(name);
         const x = tf.tensor1d([-1, 2, -3, 4, 0]);
@@ -275,6 +277,7 @@ describe('op dispatch', () => {
     });
     assert.deepEqual(reports[0], reports[1]);
     assert.equal(reports[0]!['sameReluGradient'], true);
+    assert.equal(reports[0]!['sameLayerCalls'], true, "tfjs-layers' classes are not patched");
     for (const name of ['cpu', 'wasm']) assert.ok(!(reports[0]![name] as string[]).includes('Step'), `${name}: the output-saving gradient ran`);
   });
 });
