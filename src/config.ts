@@ -1,10 +1,13 @@
+import { CIFAR100_LABEL_SETS, type Cifar100Labels, type SyntheticSizes } from './data/dataset.js';
+
 /**
  * Every hyperparameter of a training run, in one typed object with its default and the reason for it.
  *
  * Defaults reproduce the run this project mirrors (ResNet-18, CIFAR-10, batch 256, 100 epochs,
- * InfoBatch r = 0.5, δ = 0.875) and the official InfoBatch CIFAR recipe it is built on
- * (../shared/reference/infobatch-method.md). The CLI maps its flags onto this object and nothing else
- * in the code base invents a default.
+ * InfoBatch r = 0.5, δ = 0.875) and the official InfoBatch CIFAR example it is built on (SGD momentum
+ * with weight decay 5e-4, OneCycle to max_lr 0.05, label smoothing 0.1, reflect-padded crop and flip; see
+ * docs/ and the README). The CLI maps its flags onto this object and nothing else in the code base
+ * invents a default. The run record saves it whole (src/runs/record.ts).
  */
 export interface TrainConfig {
   /** Names the files of the run: logs/<name>.csv and saved_models/<name>/. */
@@ -13,6 +16,12 @@ export interface TrainConfig {
   dataset: string;
   /** Where the dataset lives or is cached. */
   dataDir: string;
+  /** CIFAR-100's label set: 'fine' (100 classes) or 'coarse' (20 superclasses); other datasets ignore it. */
+  cifar100Labels: Cifar100Labels;
+  /** Sizes of the generated `synthetic` dataset (tests, quick checks); unset ones take its defaults. */
+  syntheticSizes: Partial<SyntheticSizes>;
+  /** Where CIFAR is downloaded from instead of the official site; null: $INFOBATCH_CIFAR_MIRROR, else official. */
+  mirror: string | null;
   /** Model name (src/models/registry.ts). */
   model: string;
 
@@ -65,6 +74,9 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   experimentName: 'cifar10_resnet18_infobatch_r_0_5_b256',
   dataset: 'cifar10',
   dataDir: 'data',
+  cifar100Labels: 'fine',
+  syntheticSizes: Object.freeze({}),
+  mirror: null,
   model: 'ResNet18',
   batchSize: 256,
   evalBatchSize: 500,
@@ -95,7 +107,10 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-/** Whether this configuration prunes at all (the baseline passes --ratio 0 --delta 0, or no --use_info_batch). */
+/**
+ * Whether this configuration prunes at all: the one rule trainer, sweep and report use. The baseline passes
+ * --ratio 0 --delta 0, or leaves out --use_info_batch; with δ = 0 no epoch prunes (⌊δ·E⌋ = 0).
+ */
 export function prunes(config: Pick<TrainConfig, 'useInfoBatch' | 'ratio' | 'delta'>): boolean {
   return config.useInfoBatch && config.ratio > 0 && config.delta > 0;
 }
@@ -128,6 +143,9 @@ export function validateConfig(config: TrainConfig): void {
     throw new ConfigError(`--label_smoothing must be in [0, 1), got ${config.labelSmoothing}`);
   }
   if (!(config.pctStart > 0 && config.pctStart < 1)) throw new ConfigError(`pctStart must be in (0, 1), got ${config.pctStart}`);
+  if (!CIFAR100_LABEL_SETS.includes(config.cifar100Labels)) {
+    throw new ConfigError(`--cifar100_labels must be "fine" or "coarse", got "${String(config.cifar100Labels)}"`);
+  }
   if (config.pruneStrategy !== 'score' && config.pruneStrategy !== 'random') {
     throw new ConfigError(`--prune_strategy must be "score" or "random", got "${String(config.pruneStrategy)}"`);
   }

@@ -17,7 +17,7 @@ import {
   CIFAR100_SPEC,
   OFFICIAL_CIFAR_BASE_URL,
 } from '../src/data/cifar-specs.js';
-import { countRecords, decodeCifarRecords } from '../src/data/cifar-records.js';
+import { CIFAR_IMAGE_BYTES, countRecords, decodeRecordsInto, type CifarRecordFormat } from '../src/data/cifar-records.js';
 import {
   cifar100Labels,
   cifar10Label,
@@ -56,9 +56,20 @@ async function serveArchive(archive: GeneratedArchive, handler?: Parameters<type
 const freshDir = (): Promise<string> => mkdtemp(join(root, 'data-'));
 const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
 
-function options(dataDir: string, extra: DatasetLoadOptions['extra'] = {}): DatasetLoadOptions & { lines: string[] } {
+type LoaderSettings = Pick<DatasetLoadOptions, 'mirror' | 'cifar100Labels' | 'download'>;
+
+function options(dataDir: string, settings: LoaderSettings = {}): DatasetLoadOptions & { lines: string[] } {
   const lines: string[] = [];
-  return { dataDir, seed: 0, log: (line) => lines.push(line), extra, lines };
+  return { dataDir, seed: 0, log: (line) => lines.push(line), ...settings, lines };
+}
+
+/** Decodes in-memory record files as the loader decodes the files it reads: counted, then decoded in order. */
+function decodeCifarRecords(files: readonly { name: string; bytes: Uint8Array }[], format: CifarRecordFormat) {
+  const count = files.reduce((sum, file) => sum + countRecords(file.bytes.length, format, file.name), 0);
+  const target = { images: new Uint8Array(count * CIFAR_IMAGE_BYTES), labels: new Uint8Array(count) };
+  let next = 0;
+  for (const file of files) next += decodeRecordsInto(target, next, file, format);
+  return { ...target, count };
 }
 
 /** Checks every pixel and label of a split against the generator, images numbered from `first`. */
@@ -132,17 +143,17 @@ describe('CIFAR settings', () => {
     });
   });
 
-  it('takes the mirror from extra.mirror before the environment', () => {
+  it('takes the mirror from the options before the environment', () => {
     assert.equal(readCifarSettings({}, { [MIRROR_ENV]: 'http://proxy.local/cifar' }).mirror, 'http://proxy.local/cifar');
     assert.equal(readCifarSettings({ mirror: '/srv/cifar' }, { [MIRROR_ENV]: 'http://proxy.local/' }).mirror, '/srv/cifar');
   });
 
   it('rejects bad values with one-line DatasetErrors', () => {
-    assert.throws(() => readCifarSettings({ cifar100Labels: 'medium' }, {}), /--cifar100_labels must be "fine" or "coarse", got "medium"/);
+    assert.throws(() => readCifarSettings({ cifar100Labels: 'medium' as never }, {}), /--cifar100_labels must be "fine" or "coarse", got "medium"/);
     assert.throws(() => readCifarSettings({ mirror: 'ftp://example.org/' }, {}), /--mirror .* must be an http\(s\) URL/);
-    assert.throws(() => readCifarSettings({ downloadRetries: -1 }, {}), /downloadRetries must be a non-negative integer/);
-    assert.throws(() => readCifarSettings({ downloadTimeoutMs: 'soon' }, {}), /downloadTimeoutMs must be a positive number/);
-    assert.equal(readCifarSettings({ downloadRetries: '2', downloadTimeoutMs: '1500' }, {}).downloadRetries, 2);
+    assert.throws(() => readCifarSettings({ download: { retries: -1 } }, {}), /download\.retries must be a non-negative integer/);
+    assert.throws(() => readCifarSettings({ download: { idleTimeoutMs: 0 } }, {}), /download\.idleTimeoutMs must be a positive number/);
+    assert.equal(readCifarSettings({ download: { retries: 2, idleTimeoutMs: 1500 } }, {}).downloadRetries, 2);
   });
 });
 
@@ -173,7 +184,7 @@ describe('CIFAR loader with a local server', () => {
     assert.deepEqual(await readFile(join(dataDir, 'cifar-10-binary.tar.gz')), cifar10.bytes);
 
     await server.close();
-    const second = await loadCifar(cifar10.spec, options(dataDir, { mirror: server.baseUrl, downloadRetries: 0 }), QUIET);
+    const second = await loadCifar(cifar10.spec, options(dataDir, { mirror: server.baseUrl, download: { retries: 0 } }), QUIET);
     assert.equal(server.requests.length, 1);
     assert.deepEqual(second.train.images, dataset.train.images);
   });
@@ -225,7 +236,7 @@ describe('CIFAR loader with a local server', () => {
     corrupt[corrupt.length - 10] ^= 0x55;
     const server = await serveArchive(cifar10, (req, res) => sendFile(req, res, corrupt));
     const dataDir = await freshDir();
-    await assert.rejects(loadCifar(cifar10.spec, options(dataDir, { mirror: server.baseUrl, downloadRetries: 2 }), QUIET), (error: unknown) => {
+    await assert.rejects(loadCifar(cifar10.spec, options(dataDir, { mirror: server.baseUrl, download: { retries: 2 } }), QUIET), (error: unknown) => {
       assert.ok(error instanceof DatasetError);
       assert.ok(error.message.includes(join(dataDir, 'cifar-10-binary.tar.gz')), error.message);
       assert.ok(error.message.includes(`expected ${cifar10.md5}`), error.message);
@@ -242,7 +253,7 @@ describe('CIFAR loader with a local server', () => {
       res.end();
     });
     await assert.rejects(
-      loadCifar(cifar10.spec, options(await freshDir(), { mirror: failing.baseUrl, downloadRetries: 1 }), QUIET),
+      loadCifar(cifar10.spec, options(await freshDir(), { mirror: failing.baseUrl, download: { retries: 1 } }), QUIET),
       /CIFAR-10 is not in .* could not be downloaded: .*HTTP 502.*gave up after 2 attempts/,
     );
     const stalled = await serveArchive(cifar10, (_req, res) => {
@@ -250,7 +261,7 @@ describe('CIFAR loader with a local server', () => {
       res.write(cifar10.bytes.subarray(0, 10));
     });
     await assert.rejects(
-      loadCifar(cifar10.spec, options(await freshDir(), { mirror: stalled.baseUrl, downloadRetries: 0, downloadTimeoutMs: 100 }), QUIET),
+      loadCifar(cifar10.spec, options(await freshDir(), { mirror: stalled.baseUrl, download: { retries: 0, idleTimeoutMs: 100 } }), QUIET),
       /could not be downloaded: no data from http:\/\/127\.0\.0\.1:\d+\/cifar-10-binary\.tar\.gz for 0\.1 s/,
     );
   });
@@ -258,7 +269,7 @@ describe('CIFAR loader with a local server', () => {
   it('offline with no cache: one line saying where to put the files by hand and how to train offline', async () => {
     const dataDir = await freshDir();
     const mirror = await unusedBaseUrl();
-    await assert.rejects(loadCifar10(options(dataDir, { mirror, downloadRetries: 0 })), (error: unknown) => {
+    await assert.rejects(loadCifar10(options(dataDir, { mirror, download: { retries: 0 } })), (error: unknown) => {
       assert.ok(error instanceof DatasetError);
       const message = error.message;
       assert.ok(!message.includes('\n'));
@@ -300,7 +311,7 @@ describe('CIFAR loader with files already on disk (no network)', () => {
     const dataDir = await freshDir();
     await writeFile(join(dataDir, 'cifar-100-binary.tar.gz'), cifar100.bytes);
     const offline = await unusedBaseUrl();
-    const dataset = await loadCifar(cifar100.spec, options(dataDir, { mirror: offline, downloadRetries: 0 }), QUIET);
+    const dataset = await loadCifar(cifar100.spec, options(dataDir, { mirror: offline, download: { retries: 0 } }), QUIET);
     assert.equal(dataset.train.count, 4);
     assert.ok(await exists(join(dataDir, 'cifar-100-binary', 'train.bin')));
   });
@@ -319,12 +330,12 @@ describe('CIFAR loader with files already on disk (no network)', () => {
   it('uses --data_dir pointing at an extracted cifar-10-batches-bin/ (the published loader, no MD5, no network)', async () => {
     const parent = await freshDir();
     const { folder } = await writeExtractedFolder('cifar10', parent, 2, 3);
-    const dataset = await loadCifar10(options(folder, { mirror: await unusedBaseUrl(), downloadRetries: 0 }));
+    const dataset = await loadCifar10(options(folder, { mirror: await unusedBaseUrl(), download: { retries: 0 } }));
     validateDataset(dataset);
     assert.equal(dataset.train.count, 10);
     assertGenerated(dataset.test.images, dataset.test.labels, 10, 3, cifar10Label);
     // …and the same data one level up, as <data_dir>/cifar-10-batches-bin/.
-    assert.equal((await loadCifar10(options(parent, { mirror: await unusedBaseUrl(), downloadRetries: 0 }))).test.count, 3);
+    assert.equal((await loadCifar10(options(parent, { mirror: await unusedBaseUrl(), download: { retries: 0 } }))).test.count, 3);
   });
 
   it('uses CIFAR-100 train.bin/test.bin given directly in --data_dir', async () => {

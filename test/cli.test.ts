@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { writeExtractedFolder } from './helpers/cifar-archive.js';
 
 /** Runs the CLI from sources (as `npx infobatch` runs the compiled copy) in a scratch working directory. */
 const cli = resolve('src/cli/index.ts');
@@ -60,7 +61,7 @@ describe('command line', () => {
     assert.match(train.stdout, /done: best test accuracy [\d.]+ %.*sample-steps saved/);
     const test = run('test', '--experiment_name', 'tiny', '--model', 'ResNetTiny', '--backend', 'wasm');
     assert.equal(test.status, 0, test.stderr);
-    assert.match(test.stdout, /test loss: \d+\.\d{4}/);
+    assert.match(test.stdout, /test cross-entropy: \d+\.\d{4} \(label-smoothed 0\.1: \d+\.\d{4}\)/);
     assert.match(test.stdout, /top-1 accuracy: [\d.]+ %/);
     assert.match(test.stdout, /pattern-3 +[\d.]+ %/);
     const wrongModel = run('test', '--experiment_name', 'tiny', '--model', 'ResNet18');
@@ -69,6 +70,25 @@ describe('command line', () => {
     const again = run('train', '--experiment_name', 'tiny', '--num_epoch', '2', '--use_info_batch', ...common);
     assert.equal(again.status, 2);
     assert.match(again.stderr, /already has files/);
+  });
+
+  it('tests a coarse-label CIFAR-100 run against the coarse labels, and refuses to resume it with the fine ones', async () => {
+    const dataDir = join(cwd, 'cifar100');
+    await writeExtractedFolder('cifar100', dataDir, 48, 24);
+    const common = ['--dataset', 'cifar100', '--data_dir', dataDir, '--model', 'ResNetTiny', '--train_batch_size', '16', '--backend', 'wasm'];
+    const train = run('train', '--experiment_name', 'c100', '--num_epoch', '2', '--cifar100_labels', 'coarse', ...common);
+    assert.equal(train.status, 0, train.stderr);
+    assert.match(train.stdout, /20 classes/);
+    // The test command takes the label set from the run's record; it has no flag that could contradict it.
+    const test = run('test', '--experiment_name', 'c100', '--backend', 'wasm');
+    assert.equal(test.status, 0, test.stderr);
+    assert.match(test.stdout, /ResNetTiny on cifar100, 24 test images/);
+    const perClass = test.stdout.split('per-class accuracy:\n')[1]!.trim().split('\n');
+    assert.equal(perClass.length, 20, test.stdout);
+    assert.match(perClass[0]!, /aquatic_mammals/);
+    const resumed = run('train', '--experiment_name', 'c100', '--num_epoch', '2', '--cifar100_labels', 'fine', '--resume', ...common);
+    assert.equal(resumed.status, 2, resumed.stderr);
+    assert.match(resumed.stderr, /cannot resume "c100" with different settings \(cifar100Labels was "coarse", now "fine"\)/);
   });
 
   it('documents every flag and shows real examples in --help', () => {

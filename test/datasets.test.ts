@@ -75,9 +75,9 @@ describe('fashion-mnist loader', () => {
 
 describe('synthetic dataset and the registry', () => {
   it('is generated from the seed: same seed same data, other seed other data', async () => {
-    const a = await loadDataset('synthetic', { dataDir: '', seed: 1, log, extra: { trainSize: 40, testSize: 8 } });
-    const b = await loadDataset('synthetic', { dataDir: '', seed: 1, log, extra: { trainSize: 40, testSize: 8 } });
-    const c = await loadDataset('synthetic', { dataDir: '', seed: 2, log, extra: { trainSize: 40, testSize: 8 } });
+    const a = await loadDataset('synthetic', { dataDir: '', seed: 1, log, syntheticSizes: { trainSize: 40, testSize: 8 } });
+    const b = await loadDataset('synthetic', { dataDir: '', seed: 1, log, syntheticSizes: { trainSize: 40, testSize: 8 } });
+    const c = await loadDataset('synthetic', { dataDir: '', seed: 2, log, syntheticSizes: { trainSize: 40, testSize: 8 } });
     assert.deepEqual(a.train.images, b.train.images);
     assert.notDeepEqual(a.train.images, c.train.images);
     assert.equal(a.train.count, 40);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InfoBatch, weightedMeanLoss, type InfoBatchOptions } from '../src/infobatch/index.js';
+import { InfoBatch, type InfoBatchOptions } from '../src/infobatch/index.js';
 
 const base: InfoBatchOptions = { numSamples: 1000, epochs: 10, batchSize: 64, ratio: 0.5, delta: 0.875, seed: 7 };
 
@@ -194,12 +194,8 @@ describe('InfoBatch ablations (paper Table 4)', () => {
   });
 });
 
+// The batch loss itself, mean(wᵢ·ℓᵢ) over the batch, is src/train/loss.ts weightedMean (test/loss-sgd.test.ts).
 describe('weighted batch loss', () => {
-  it('is the mean of wᵢ·ℓᵢ over the batch, divided by the batch size and not by Σw', () => {
-    assert.equal(weightedMeanLoss([1, 2, 3, 4], [1, 1, 2, 2]), (1 + 2 + 6 + 8) / 4);
-    assert.throws(() => weightedMeanLoss([1], [1, 2]), RangeError);
-  });
-
   it('is unbiased: the expected InfoBatch loss over the pruning draw equals the full-data mean loss', () => {
     // Full-data mean loss vs the average, over many pruning draws, of Σ wᵢℓᵢ / N over the kept samples.
     const n = 100;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { buildModel } from '../src/models/registry.js';
 import { BatchNorm, Conv2d, Linear } from '../src/models/layers/index.js';
-import { loadModel, saveModel } from '../src/io/model-files.js';
+import { loadModel, saveModel } from '../src/runs/index.js';
 import { SgdMomentum } from '../src/train/sgd.js';
 import { trainableVariables, trainStep } from '../src/train/step.js';
 

@@ -7,7 +7,7 @@ import { createCanvas, loadImage } from '@napi-rs/canvas';
 import { renderChartPng } from '../src/plot/chart-png.js';
 import { figureConfigs, renderFigures } from '../src/plot/figures.js';
 import { runVisualize, type VisualizeOptions } from '../src/cli/visualize.js';
-import { loadRun } from '../src/report/runs.js';
+import { loadRun } from '../src/runs/index.js';
 import { writeFakeRun, tempRunDirs } from './report-fixtures.js';
 
 const freshDirs = tempRunDirs('infobatch-plot-');

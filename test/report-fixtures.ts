@@ -6,9 +6,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { after } from 'node:test';
 import path from 'node:path';
-import { DEFAULT_CONFIG, type TrainConfig } from '../src/config.js';
-import { EPOCH_LOG_COLUMNS, type LoggedEpoch } from '../src/report/epoch-log.js';
-import type { RunDirs, RunRecord } from '../src/report/runs.js';
+import { DEFAULT_CONFIG, prunes, type TrainConfig } from '../src/config.js';
+import { formatEpochLog, runPaths, type EpochRow, type RunDirs, type RunRecord } from '../src/runs/index.js';
 
 export interface FakeRun {
   name: string;
@@ -30,7 +29,7 @@ export interface FakeRun {
   noRecord?: boolean;
 }
 
-export function fakeRows(run: FakeRun): LoggedEpoch[] {
+export function fakeRows(run: FakeRun): EpochRow[] {
   const epochs = run.epochs ?? 10;
   const trainSize = run.trainSize ?? 1000;
   const ratio = run.ratio ?? 0;
@@ -38,7 +37,7 @@ export function fakeRows(run: FakeRun): LoggedEpoch[] {
   const prunedEpochs = ratio > 0 ? Math.floor(epochs * delta) : 0;
   const secondsPerSample = run.secondsPerSample ?? 0.01;
   const finalAcc = run.finalAcc ?? 90;
-  const rows: LoggedEpoch[] = [];
+  const rows: EpochRow[] = [];
   let elapsed = 0;
   for (let epoch = 1; epoch <= (run.logged ?? epochs); epoch++) {
     // Epoch 1 is always full; pruned epochs skip ratio × 60 % (the "well-learned" share) of the data.
@@ -50,9 +49,10 @@ export function fakeRows(run: FakeRun): LoggedEpoch[] {
     rows.push({
       epoch,
       lr: 0.05 * (1 - progress) + 1e-6,
-      trainLoss: 2.3 * (1 - 0.8 * progress),
+      trainSmoothedCe: 2.3 * (1 - 0.8 * progress),
       trainAcc: 10 + 85 * progress,
-      testLoss: 2.3 * (1 - 0.7 * progress),
+      testSmoothedCe: 2.3 * (1 - 0.7 * progress),
+      testCe: 2.2 * (1 - 0.7 * progress),
       testAcc: finalAcc - 40 * (1 - progress),
       samples,
       pruned,
@@ -63,12 +63,8 @@ export function fakeRows(run: FakeRun): LoggedEpoch[] {
   return rows;
 }
 
-export function logText(rows: readonly LoggedEpoch[]): string {
-  const lines = rows.map((row) =>
-    [row.epoch, row.lr, row.trainLoss, row.trainAcc, row.testLoss, row.testAcc, row.samples, row.pruned, row.epochSeconds, row.elapsedSeconds].join(','),
-  );
-  return `${EPOCH_LOG_COLUMNS.join(',')}\n${lines.join('\n')}\n`;
-}
+/** The log as the trainer writes it. */
+export const logText = formatEpochLog;
 
 export function fakeConfig(run: FakeRun): TrainConfig {
   const ratio = run.ratio ?? 0;
@@ -88,30 +84,31 @@ export function fakeConfig(run: FakeRun): TrainConfig {
 }
 
 /** Writes logs/<name>.csv and saved_models/<name>/run.json; returns the rows written. */
-export function writeFakeRun(dirs: RunDirs, run: FakeRun): LoggedEpoch[] {
+export function writeFakeRun(dirs: RunDirs, run: FakeRun): EpochRow[] {
   const rows = fakeRows(run);
+  const paths = runPaths(run.name, dirs);
   mkdirSync(dirs.logDir, { recursive: true });
-  writeFileSync(path.join(dirs.logDir, `${run.name}.csv`), logText(rows));
+  writeFileSync(paths.log, logText(rows));
   if (run.noRecord) return rows;
   const config = fakeConfig(run);
   const trainSize = run.trainSize ?? 1000;
-  const prunes = config.useInfoBatch && config.ratio > 0 && config.delta > 0;
   const record: RunRecord = {
     config,
     status: run.status ?? ((run.logged ?? config.epochs) >= config.epochs ? 'complete' : 'running'),
     backend: 'cpu',
     trainSize,
+    testSize: 200,
     bestTestAcc: Math.max(...rows.map((row) => row.testAcc)),
     bestEpoch: rows.length,
     elapsedSeconds: rows[rows.length - 1]!.elapsedSeconds,
     samplesTrained: rows.reduce((sum, row) => sum + row.samples, 0),
     samplesFull: rows.length * trainSize,
-    annealStartEpoch: prunes && Math.floor(config.epochs * config.delta) < config.epochs ? Math.floor(config.epochs * config.delta) + 1 : null,
+    annealStartEpoch: prunes(config) && Math.floor(config.epochs * config.delta) < config.epochs ? Math.floor(config.epochs * config.delta) + 1 : null,
     startedAt: '2026-01-01T00:00:00.000Z',
     updatedAt: '2026-01-01T00:10:00.000Z',
   };
-  mkdirSync(path.join(dirs.modelDir, run.name), { recursive: true });
-  writeFileSync(path.join(dirs.modelDir, run.name, 'run.json'), `${JSON.stringify(record, null, 2)}\n`);
+  mkdirSync(paths.modelDir, { recursive: true });
+  writeFileSync(paths.record, `${JSON.stringify(record, null, 2)}\n`);
   return rows;
 }
 

@@ -6,9 +6,9 @@ import { after, describe, test } from 'node:test';
 import yargs from 'yargs';
 import { ConfigError } from '../src/config.js';
 import { reportCommand, runReport } from '../src/cli/report.js';
-import { EPOCH_LOG_COLUMNS, EpochLogError, parseEpochLog } from '../src/report/epoch-log.js';
+import { annealStartOf, assertComparable, baselineNameFor, methodOf } from '../src/report/compare.js';
 import { formatReport } from '../src/report/format.js';
-import { annealStartOf, assertComparable, baselineNameFor, loadRun, methodOf, RunLookupError } from '../src/report/runs.js';
+import { EPOCH_LOG_COLUMNS, EpochLogError, loadRun, parseEpochLog, RunLookupError } from '../src/runs/index.js';
 import { buildReport, meanStd, summarizeRun } from '../src/report/table.js';
 import { fakeRows, logText, writeFakeRun, tempRunDirs } from './report-fixtures.js';
 
@@ -20,13 +20,31 @@ const IB = (r: string, suffix = '') => `fashion-mnist_resnettiny_infobatch_r_${r
 
 describe('epoch log parsing', () => {
   test('reads every column of every row, in epoch order', () => {
-    const text = `${HEADER}\r\n1,0.01,2.1,20.5,2.0,30.25,1000,0,10.5,10.5\r\n2,0.02,1.5,50,1.4,55,700,300,7.25,17.75\r\n`;
+    const text = `${HEADER}\r\n1,0.01,2.1,20.5,2.0,1.9,30.25,1000,0,10.5,10.5\r\n2,0.02,1.5,50,1.4,1.3,55,700,300,7.25,17.75\r\n`;
     const { rows, warnings } = parseEpochLog(text, 'x.csv');
     assert.deepEqual(warnings, []);
     assert.deepEqual(rows[1], {
-      epoch: 2, lr: 0.02, trainLoss: 1.5, trainAcc: 50, testLoss: 1.4, testAcc: 55, samples: 700, pruned: 300, epochSeconds: 7.25, elapsedSeconds: 17.75,
+      epoch: 2, lr: 0.02, trainSmoothedCe: 1.5, trainAcc: 50, testSmoothedCe: 1.4, testCe: 1.3, testAcc: 55, samples: 700, pruned: 300, epochSeconds: 7.25, elapsedSeconds: 17.75,
     });
     assert.equal(rows.length, 2);
+  });
+
+  test('writes what it reads: rows survive a round trip at the precision the file keeps', () => {
+    const rows = fakeRows({ name: 'r', epochs: 4, ratio: 0.5 });
+    const parsed = parseEpochLog(logText(rows), 'r.csv').rows;
+    assert.equal(parsed.length, 4);
+    parsed.forEach((row, i) => {
+      for (const key of Object.keys(row) as (keyof typeof row)[]) assert.ok(Math.abs(row[key] - rows[i]![key]) < 1e-3 * Math.max(1, Math.abs(rows[i]![key])), `${key}`);
+    });
+  });
+
+  test('reads logs written before the plain test cross-entropy was logged (its losses were label-smoothed)', () => {
+    const legacy = 'epoch,lr,train_loss,train_acc,test_loss,test_acc,samples,pruned,epoch_seconds,elapsed_seconds\n1,0.01,2.1,20.5,2.0,30.25,1000,0,10.5,10.5\n';
+    const [row] = parseEpochLog(legacy, 'old.csv').rows;
+    assert.equal(row!.trainSmoothedCe, 2.1);
+    assert.equal(row!.testSmoothedCe, 2.0);
+    assert.ok(Number.isNaN(row!.testCe));
+    assert.equal(row!.testAcc, 30.25);
   });
 
   test('a resumed run that logged an epoch twice: the later row wins, with a warning', () => {
@@ -52,10 +70,10 @@ describe('epoch log parsing', () => {
   test('malformed logs are errors naming file and line', () => {
     assert.throws(() => parseEpochLog('epoch,lr\n1,2\n', 'a.csv'), (error: Error) => error instanceof EpochLogError && /a\.csv: not an infobatch epoch log/.test(error.message));
     assert.throws(() => parseEpochLog(`${HEADER}\n`, 'b.csv'), /b\.csv: the log has no epochs yet/);
-    assert.throws(() => parseEpochLog(`${HEADER}\n1,0.1,2,3,4,5,6,0,1\n`, 'c.csv'), /c\.csv:2: expected 10 values, got 9/);
-    assert.throws(() => parseEpochLog(`${HEADER}\n1,0.1,2,3,4,5,6,0,1,1\n2,0.1,nan,3,4,5,6,0,1,2\n`, 'd.csv'), /d\.csv:3: train_loss is not a number \("nan"\)/);
-    assert.throws(() => parseEpochLog(`${HEADER}\n1,0.1,2,3,4,5,6.5,0,1,1\n`, 'e.csv'), /e\.csv:2: samples must be a non-negative integer/);
-    assert.throws(() => parseEpochLog(`${HEADER}\n0,0.1,2,3,4,5,6,0,1,1\n`, 'f.csv'), /f\.csv:2: epochs are numbered from 1/);
+    assert.throws(() => parseEpochLog(`${HEADER}\n1,0.1,2,3,4,4,5,6,0,1\n`, 'c.csv'), /c\.csv:2: expected 11 values, got 10/);
+    assert.throws(() => parseEpochLog(`${HEADER}\n1,0.1,2,3,4,4,5,6,0,1,1\n2,0.1,nan,3,4,4,5,6,0,1,2\n`, 'd.csv'), /d\.csv:3: train_smoothed_ce is not a number \("nan"\)/);
+    assert.throws(() => parseEpochLog(`${HEADER}\n1,0.1,2,3,4,4,5,6.5,0,1,1\n`, 'e.csv'), /e\.csv:2: samples must be a non-negative integer/);
+    assert.throws(() => parseEpochLog(`${HEADER}\n0,0.1,2,3,4,4,5,6,0,1,1\n`, 'f.csv'), /f\.csv:2: epochs are numbered from 1/);
     // The CLI shows these as one-line user errors.
     assert.ok(new EpochLogError('x') instanceof ConfigError);
   });

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError, DEFAULT_CONFIG, type TrainConfig } from '../src/config.js';
-import { executeSweep, sweepRequestFromArgs, type Trainer } from '../src/cli/sweep.js';
-import { configDifferences, parseRatios, parseSeeds, planSweep, sweepConfigs, type SweepRequest } from '../src/report/sweep-plan.js';
+import { sweepRequestFromArgs } from '../src/cli/sweep.js';
+import { executeSweep, type Trainer } from '../src/sweep/execute.js';
+import { configDifferences, parseRatios, parseSeeds, planSweep, sweepConfigs, type SweepRequest } from '../src/sweep/plan.js';
 import type { TrainOptions } from '../src/train/trainer.js';
 import { writeFakeRun, tempRunDirs } from './report-fixtures.js';
 
@@ -54,7 +55,7 @@ describe('flags', () => {
     const args = {
       dataset: 'fashion-mnist', data_dir: 'd', cifar100_labels: 'fine', backend: 'cpu', eval_batch_size: 500, test_limit: 0,
       log_dir: 'logs', model_dir: 'saved_models', model: 'ResNetTiny', train_batch_size: 64, num_epoch: 3, ratios: '0.5,0.7',
-      delta: 0.875, max_lr: 0.05, weight_decay: 5e-4, label_smoothing: 0.1, train_limit: 100, figure_dir: 'figures', dry_run: false,
+      delta: 0.875, max_lr: 0.05, weight_decay: 5e-4, label_smoothing: 0.1, train_limit: 100, figure_dir: 'figures', width: 1200, height: 700, dry_run: false,
     };
     const parsed = sweepRequestFromArgs({ ...args, seeds: '1,2' });
     assert.deepEqual(parsed.ratios, [0.5, 0.7]);

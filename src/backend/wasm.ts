@@ -64,11 +64,6 @@ function explainOutOfMemory(backend: WasmBackendInternals): void {
   backend[explained] = true;
 }
 
-/** Whether the loaded wasm binary is the SIMD build (several times faster for convolutions). */
-export async function wasmUsesSimd(): Promise<boolean> {
-  return Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
-}
-
 const ERROR_EVENTS = ['uncaughtException', 'unhandledRejection'] as const;
 
 /**

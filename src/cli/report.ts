@@ -7,16 +7,9 @@ import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../config.js';
 import { formatReport, REPORT_FORMATS, type ReportFormat } from '../report/format.js';
 import { writeDerivedFile } from '../report/output.js';
-import { listLoggedRuns, loadRun, type RunDirs } from '../report/runs.js';
 import { buildReport } from '../report/table.js';
-
-/** --log_dir / --model_dir / --figure_dir, shared by report, visualize and sweep. */
-export function withRunDirOptions<T>(yargs: Argv<T>) {
-  return yargs
-    .option('log_dir', { type: 'string', default: 'logs', describe: 'Folder of the per-epoch CSV logs' })
-    .option('model_dir', { type: 'string', default: 'saved_models', describe: 'Folder of the saved runs (run.json per run)' })
-    .option('figure_dir', { type: 'string', default: 'figures', describe: 'Where figures and the report are written (replacing files of the same name)' });
-}
+import { listLoggedRuns, loadRun, type RunDirs } from '../runs/index.js';
+import { FIGURE_DIR_OPTIONS, RUN_DIR_OPTIONS, runDirsFromArgs, type RunDirArgs } from './options.js';
 
 export interface ReportOptions extends RunDirs {
   /** Runs to tabulate; empty = every run with a log in logDir. */
@@ -40,12 +33,10 @@ export async function runReport(options: ReportOptions, log: (line: string) => v
   return text;
 }
 
-interface ReportArgs {
+interface ReportArgs extends RunDirArgs {
   names?: string[];
   format: string;
   write: boolean;
-  log_dir: string;
-  model_dir: string;
   figure_dir: string;
 }
 
@@ -53,7 +44,8 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
   command: 'report [names..]',
   describe: 'Table of best accuracy, training time and samples saved (baseline first; mean ± std over seeds)',
   builder: (yargs) =>
-    withRunDirOptions(yargs)
+    yargs
+      .options({ ...RUN_DIR_OPTIONS, ...FIGURE_DIR_OPTIONS })
       .positional('names', { type: 'string', array: true, describe: 'Run (experiment) names; default: every run in --log_dir' })
       .option('format', { type: 'string', choices: REPORT_FORMATS, default: 'md', describe: 'md (Markdown table), csv or json' })
       .option('write', { type: 'boolean', default: true, describe: 'Also write <figure_dir>/report.<format> (--no-write to only print)' })
@@ -64,8 +56,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       {
         names: (argv.names ?? []).map(String),
         format: argv.format as ReportFormat,
-        logDir: argv.log_dir,
-        modelDir: argv.model_dir,
+        ...runDirsFromArgs(argv),
         figureDir: argv.figure_dir,
         write: argv.write,
       },

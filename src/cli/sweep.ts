@@ -3,62 +3,16 @@
  * --ratios value (per --seeds seed) with the same model, data, epochs and batch size, skipping complete
  * runs and resuming interrupted ones, then writes the report and the figures of every ratio.
  */
-import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { ConfigError, type TrainConfig } from '../config.js';
-import { formatReport } from '../report/format.js';
-import { writeDerivedFile } from '../report/output.js';
-import { loadRun, type RunDirs } from '../report/runs.js';
-import { describePlan, parseRatios, parseSeeds, planSweep, type PlannedRun, type SweepRequest } from '../report/sweep-plan.js';
-import { buildReport } from '../report/table.js';
-import type { TrainOptions } from '../train/trainer.js';
-import { configFromArgs, DATA_OPTIONS, datasetExtra, TRAIN_OPTIONS, type DataArgs } from './train-options.js';
+import { ConfigError, prunes } from '../config.js';
+import { executeSweep } from '../sweep/execute.js';
+import { describePlan, parseRatios, parseSeeds, planSweep, type SweepRequest } from '../sweep/plan.js';
+import { validateFigureSize } from '../plot/figure-options.js';
+import {
+  configFromArgs, DATA_OPTIONS, FIGURE_DIR_OPTIONS, FIGURE_SIZE_OPTIONS, runDirsFromArgs, TRAIN_OPTIONS, type DataArgs, type FigureArgs,
+} from './options.js';
 
-/** The trainer's signature; the CLI passes runTraining, tests a fake. */
-export type Trainer = (config: TrainConfig, options: TrainOptions) => Promise<unknown>;
-
-export interface SweepRunOptions extends RunDirs {
-  figureDir: string;
-  trainer: Trainer;
-  datasetExtra?: TrainOptions['datasetExtra'];
-  log: (line: string) => void;
-}
-
-/** Trains what the plan says, in order, then writes the report and the figures; returns the report text. */
-export async function executeSweep(plan: readonly PlannedRun[], options: SweepRunOptions): Promise<string> {
-  const { log } = options;
-  const toTrain = plan.filter((run) => run.action !== 'skip');
-  for (const [index, run] of toTrain.entries()) {
-    log(`sweep: ${run.action === 'resume' ? 'resuming' : 'training'} ${run.name} (${index + 1} of ${toTrain.length})`);
-    await options.trainer(run.config, {
-      resume: run.action === 'resume',
-      log,
-      logDir: options.logDir,
-      modelDir: options.modelDir,
-      ...(options.datasetExtra ? { datasetExtra: options.datasetExtra } : {}),
-    });
-  }
-  const runs = new Map(plan.map((run) => [run.name, loadRun(run.name, options)]));
-  for (const run of runs.values()) run.warnings.forEach((warning) => log(`warning: ${warning}`));
-  const report = formatReport(buildReport([...runs.values()]), 'md');
-  await writeDerivedFile(path.join(options.figureDir, 'report.md'), report, log);
-  // Loaded on use: the canvas addon is only needed for figures (the GPU-check bundle leaves it out).
-  const { renderFigures } = await import('../plot/figures.js');
-  for (const run of plan) {
-    if (run.ratio === null) continue;
-    const baseline = plan.find((other) => other.ratio === null && other.seed === run.seed)!;
-    for (const xAxis of ['epoch', 'time'] as const) {
-      const figures = renderFigures(
-        { baseline: runs.get(baseline.name)!, infobatch: [runs.get(run.name)!] },
-        { xAxis, prefix: run.name, width: 1200, height: 700 },
-      );
-      for (const figure of figures) await writeDerivedFile(path.join(options.figureDir, figure.fileName), figure.png, log);
-    }
-  }
-  return report;
-}
-
-interface SweepArgs extends DataArgs {
+interface SweepArgs extends DataArgs, FigureArgs {
   model: string;
   train_batch_size: number;
   num_epoch: number;
@@ -70,7 +24,6 @@ interface SweepArgs extends DataArgs {
   weight_decay: number;
   label_smoothing: number;
   train_limit: number;
-  figure_dir: string;
   dry_run: boolean;
 }
 
@@ -78,7 +31,6 @@ interface SweepArgs extends DataArgs {
 export function sweepRequestFromArgs(args: SweepArgs): SweepRequest {
   if (args.seed !== undefined && args.seeds !== undefined) throw new ConfigError('pass --seed or --seeds, not both');
   const ratios = parseRatios(String(args.ratios));
-  if (!(args.delta > 0 && args.delta <= 1)) throw new ConfigError(`--delta must be in (0, 1] for the InfoBatch runs to prune, got ${args.delta}`);
   const seeds = args.seeds === undefined ? null : parseSeeds(String(args.seeds));
   const base = configFromArgs({
     ...args,
@@ -89,6 +41,7 @@ export function sweepRequestFromArgs(args: SweepArgs): SweepRequest {
     no_rescale: false,
     no_anneal: false,
   });
+  if (!prunes(base)) throw new ConfigError(`--delta must be in (0, 1] for the InfoBatch runs to prune, got ${args.delta}`);
   return { base, ratios, seeds };
 }
 
@@ -104,7 +57,7 @@ export const sweepCommand: CommandModule<object, SweepArgs> = {
       .option('seeds', { type: 'string', describe: 'comma-separated seeds: repeats the sweep per seed, names end in _s<seed>; the report shows mean ± std' })
       .option('dry_run', { type: 'boolean', default: false, describe: 'only print which runs would be trained, resumed or skipped' })
       .options({ model, train_batch_size, num_epoch, delta, max_lr, weight_decay, label_smoothing, train_limit, ...DATA_OPTIONS })
-      .option('figure_dir', { type: 'string', default: 'figures', describe: 'where report.md and the figures are written (replacing files of the same name)' })
+      .options({ ...FIGURE_DIR_OPTIONS, ...FIGURE_SIZE_OPTIONS })
       .example(
         '$0 sweep --dataset fashion-mnist --data_dir /usr/share/datasets/fashion-mnist --model ResNetTiny --train_batch_size 128 --num_epoch 10 --train_limit 8000 --test_limit 2000',
         'a small sweep on a CPU (minutes)',
@@ -112,7 +65,9 @@ export const sweepCommand: CommandModule<object, SweepArgs> = {
       .example('$0 sweep --model ResNet18 --train_batch_size 256 --num_epoch 100 --seeds 0,1,2', 'the reproduction on CIFAR-10, three seeds') as unknown as Argv<SweepArgs>,
   handler: async (argv) => {
     const log = (line: string): void => console.error(line);
-    const dirs = { logDir: argv.log_dir, modelDir: argv.model_dir };
+    const dirs = runDirsFromArgs(argv);
+    const figureSize = { width: argv.width, height: argv.height };
+    validateFigureSize(figureSize);
     const plan = planSweep(sweepRequestFromArgs(argv), dirs);
     log(`sweep plan (${plan.length} runs):`);
     describePlan(plan).forEach((line) => log(line));
@@ -122,8 +77,8 @@ export const sweepCommand: CommandModule<object, SweepArgs> = {
     const report = await executeSweep(plan, {
       ...dirs,
       figureDir: argv.figure_dir,
+      figureSize,
       trainer: runTraining,
-      datasetExtra: datasetExtra(argv),
       log,
     });
     process.stdout.write(report);

@@ -1,21 +1,18 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
-import type { TrainConfig } from '../config.js';
 import { selectBackend } from '../backend/select.js';
 import { BatchMaker } from '../data/augment.js';
 import { limitSplit } from '../data/dataset.js';
-import { loadDataset } from '../data/registry.js';
-import { loadModel, MODEL_JSON } from '../io/model-files.js';
+import { loadDatasetFor } from '../data/registry.js';
 import { MODEL_NAMES } from '../models/registry.js';
+import { loadModel, MODEL_JSON, readRunRecord, runPaths } from '../runs/index.js';
 import { evaluate } from '../train/evaluate.js';
-import { runPaths } from '../train/run-files.js';
 import { UsageError } from './errors.js';
 import { examplesEpilogue } from './help.js';
-import { datasetExtra, DATA_OPTIONS, type DataArgs } from './train-options.js';
+import { DATA_OPTIONS, runDirsFromArgs, type DataArgs } from './options.js';
 
-interface TestArgs extends Omit<DataArgs, 'dataset' | 'data_dir' | 'test_limit'> {
+interface TestArgs extends Omit<DataArgs, 'dataset' | 'data_dir' | 'test_limit' | 'cifar100_labels'> {
   experiment_name: string;
   model?: string;
   dataset?: string;
@@ -23,50 +20,54 @@ interface TestArgs extends Omit<DataArgs, 'dataset' | 'data_dir' | 'test_limit'>
   test_limit?: number;
 }
 
-/** `infobatch test`: loads the best saved model of an experiment and reports test loss, top-1 and per-class accuracy. */
+const { cifar100_labels: _trainedLabelSet, ...TEST_DATA_OPTIONS } = DATA_OPTIONS;
+
+/**
+ * `infobatch test`: loads the best saved model of an experiment and reports test loss, top-1 and per-class
+ * accuracy, on the data the run was trained with (its record's dataset settings: a coarse-label CIFAR-100
+ * model is scored against the coarse labels).
+ */
 export const testCommand: CommandModule<object, TestArgs> = {
   command: 'test',
   describe: "evaluate an experiment's best saved model on its test set",
   builder: (yargs) =>
     yargs
       .options({
-        ...DATA_OPTIONS,
+        ...TEST_DATA_OPTIONS,
         experiment_name: { type: 'string', demandOption: true, describe: 'the experiment whose saved_models/<name>/ to test' },
         model: { type: 'string', choices: MODEL_NAMES, describe: 'expected architecture (checked against the saved run)' },
         dataset: { ...DATA_OPTIONS.dataset, default: undefined, describe: 'dataset (default: the one the run trained on)' },
         data_dir: { ...DATA_OPTIONS.data_dir, default: undefined, describe: 'data directory (default: the one the run used)' },
+        mirror: { ...DATA_OPTIONS.mirror, describe: 'download CIFAR from here (default: the one the run used, else $INFOBATCH_CIFAR_MIRROR)' },
         test_limit: { ...DATA_OPTIONS.test_limit, default: undefined, describe: 'first N test images only (default: as trained)' },
       })
       .epilogue(examplesEpilogue([['infobatch test --experiment_name cifar10_resnet18_baseline_b256 --model ResNet18', 'test the baseline of the reproduction']])) as never,
   handler: async (args) => {
-    const paths = runPaths(args.experiment_name, args.log_dir, args.model_dir);
-    const configPath = join(paths.modelDir, 'config.json');
-    if (!existsSync(join(paths.modelDir, MODEL_JSON)) || !existsSync(configPath)) {
+    const paths = runPaths(args.experiment_name, runDirsFromArgs(args));
+    const record = readRunRecord(paths.record);
+    if (!existsSync(join(paths.modelDir, MODEL_JSON)) || record === null) {
       throw new UsageError(`no saved model for experiment "${args.experiment_name}" in ${paths.modelDir}/ (train it first, or check --model_dir)`);
     }
-    const config = JSON.parse(await readFile(configPath, 'utf8')) as TrainConfig;
+    const { config } = record;
     if (args.model !== undefined && args.model !== config.model) {
       throw new UsageError(`experiment "${args.experiment_name}" trained a ${config.model}, not a ${args.model}`);
     }
     const log = (line: string): void => console.log(line);
     await selectBackend(args.backend, log);
-    const dataset = await loadDataset(args.dataset ?? config.dataset, {
-      dataDir: args.data_dir ?? config.dataDir,
-      seed: config.seed,
+    const dataset = await loadDatasetFor(
+      { ...config, dataset: args.dataset ?? config.dataset, dataDir: args.data_dir ?? config.dataDir, mirror: args.mirror ?? config.mirror },
       log,
-      extra: datasetExtra({ ...args, dataset: args.dataset ?? config.dataset, data_dir: args.data_dir ?? config.dataDir, test_limit: 0 }),
-    });
+    );
     const model = await loadModel(paths.modelDir);
     const inputShape = model.inputs[0]!.shape.slice(1);
     if (inputShape.join() !== [dataset.height, dataset.width, dataset.channels].join()) {
       throw new UsageError(`the model takes ${inputShape.join('×')} images but ${dataset.name} has ${dataset.height}×${dataset.width}×${dataset.channels}`);
     }
-    const limit = args.test_limit ?? config.testLimit;
     const pixels = dataset.height * dataset.width * dataset.channels;
-    const split = limitSplit(dataset.test, limit, pixels);
+    const split = limitSplit(dataset.test, args.test_limit ?? config.testLimit, pixels);
     const result = await evaluate(model, split, new BatchMaker(dataset), { batchSize: args.eval_batch_size, numClasses: dataset.numClasses, labelSmoothing: config.labelSmoothing });
     console.log(`experiment: ${args.experiment_name} (${config.model} on ${dataset.name}, ${result.count} test images)`);
-    console.log(`test loss: ${result.loss.toFixed(4)}`);
+    console.log(`test cross-entropy: ${result.crossEntropy.toFixed(4)} (label-smoothed ${config.labelSmoothing}: ${result.smoothedCrossEntropy.toFixed(4)})`);
     console.log(`top-1 accuracy: ${result.accuracy.toFixed(2)} %`);
     console.log('per-class accuracy:');
     const width = Math.max(...dataset.classNames.map((n) => n.length));

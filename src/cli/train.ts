@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { runTraining } from '../train/trainer.js';
 import { examplesEpilogue } from './help.js';
-import { configFromArgs, datasetExtra, DATA_OPTIONS, TRAIN_OPTIONS, type TrainArgs } from './train-options.js';
+import { configFromArgs, DATA_OPTIONS, runDirsFromArgs, TRAIN_OPTIONS, type TrainArgs } from './options.js';
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
   command: 'train',
@@ -26,6 +26,6 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         ]),
       ) as never,
   handler: async (args) => {
-    await runTraining(configFromArgs(args), { resume: args.resume as boolean, overwrite: args.overwrite as boolean, logDir: args.log_dir, modelDir: args.model_dir, datasetExtra: datasetExtra(args) });
+    await runTraining(configFromArgs(args), { resume: args.resume as boolean, overwrite: args.overwrite as boolean, ...runDirsFromArgs(args) });
   },
 };

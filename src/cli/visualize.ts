@@ -2,14 +2,16 @@
  * `infobatch visualize`: the reproduction's figures (loss, test accuracy, samples per epoch) of one
  * or more InfoBatch runs against their baseline, as PNGs in --figure_dir.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../config.js';
-import { X_AXES, type XAxis } from '../plot/axes.js';
+import { validateFigureSize, X_AXES, type XAxis } from '../plot/figure-options.js';
 import type { Figure } from '../plot/figures.js';
+import { assertComparable, baselineNameFor, methodOf } from '../report/compare.js';
 import { writeDerivedFile } from '../report/output.js';
-import { assertComparable, baselineNameFor, hasLog, loadRun, logPathOf, methodOf, type LoadedRun, type RunDirs } from '../report/runs.js';
-import { withRunDirOptions } from './report.js';
+import { loadRun, runPaths, type LoadedRun, type RunDirs } from '../runs/index.js';
+import { FIGURE_DIR_OPTIONS, FIGURE_SIZE_OPTIONS, RUN_DIR_OPTIONS, runDirsFromArgs, type FigureArgs, type RunDirArgs } from './options.js';
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -39,11 +41,12 @@ export function selectRuns(options: VisualizeOptions, log: (line: string) => voi
     baseline = loadRun(options.baseline, options);
   } else {
     const guess = baselineNameFor(infobatch[0]!.name);
-    if (guess !== null && hasLog(guess, options)) {
+    const guessedLog = guess === null ? null : runPaths(guess, options).log;
+    if (guess !== null && existsSync(guessedLog!)) {
       baseline = loadRun(guess, options);
       log(`baseline: ${guess}`);
     } else {
-      const looked = guess === null ? '' : ` (looked for ${logPathOf(guess, options)})`;
+      const looked = guessedLog === null ? '' : ` (looked for ${guessedLog})`;
       log(`no baseline run found${looked}; plotting the InfoBatch run${infobatch.length > 1 ? 's' : ''} alone (use --baseline_experiment_name)`);
     }
   }
@@ -57,9 +60,7 @@ export async function runVisualize(options: VisualizeOptions, log: (line: string
   if (options.outputName !== null && !NAME_PATTERN.test(options.outputName)) {
     throw new ConfigError(`--output_name "${options.outputName}" must be letters, digits, '.', '_' or '-' (it names files)`);
   }
-  for (const [flag, value] of [['width', options.width], ['height', options.height]] as const) {
-    if (!Number.isInteger(value) || value < 300 || value > 4000) throw new ConfigError(`--${flag} must be an integer from 300 to 4000, got ${value}`);
-  }
+  validateFigureSize(options);
   const runs = selectRuns(options, log);
   const prefix =
     options.outputName ?? (runs.infobatch.length === 1 ? runs.infobatch[0]!.name : `${(runs.baseline ?? runs.infobatch[0]!).name}_overlay`);
@@ -70,23 +71,19 @@ export async function runVisualize(options: VisualizeOptions, log: (line: string
   return figures;
 }
 
-interface VisualizeArgs {
+interface VisualizeArgs extends RunDirArgs, FigureArgs {
   infobatch_experiment_name: string[];
   baseline_experiment_name?: string;
   x: string;
   output_name?: string;
-  width: number;
-  height: number;
-  log_dir: string;
-  model_dir: string;
-  figure_dir: string;
 }
 
 export const visualizeCommand: CommandModule<object, VisualizeArgs> = {
   command: 'visualize',
   describe: 'Plot loss, test accuracy and samples per epoch of InfoBatch run(s) against the baseline (PNGs in --figure_dir)',
   builder: (yargs) =>
-    withRunDirOptions(yargs)
+    yargs
+      .options({ ...RUN_DIR_OPTIONS, ...FIGURE_DIR_OPTIONS, ...FIGURE_SIZE_OPTIONS })
       .option('infobatch_experiment_name', {
         type: 'string',
         array: true,
@@ -99,8 +96,6 @@ export const visualizeCommand: CommandModule<object, VisualizeArgs> = {
       })
       .option('x', { type: 'string', choices: X_AXES, default: 'epoch', describe: 'x axis: epoch, or wall-clock training time' })
       .option('output_name', { type: 'string', describe: 'File-name prefix (default: the InfoBatch run name)' })
-      .option('width', { type: 'number', default: 1200, describe: 'Image width in pixels' })
-      .option('height', { type: 'number', default: 700, describe: 'Image height in pixels' })
       .example('$0 visualize --infobatch_experiment_name cifar10_resnet18_infobatch_r_0_5_b256', 'against cifar10_resnet18_baseline_b256')
       .example(
         '$0 visualize --infobatch_experiment_name cifar10_resnet18_infobatch_r_0_3_b256 --infobatch_experiment_name cifar10_resnet18_infobatch_r_0_7_b256 --x time',
@@ -115,8 +110,7 @@ export const visualizeCommand: CommandModule<object, VisualizeArgs> = {
         outputName: argv.output_name ?? null,
         width: argv.width,
         height: argv.height,
-        logDir: argv.log_dir,
-        modelDir: argv.model_dir,
+        ...runDirsFromArgs(argv),
         figureDir: argv.figure_dir,
       },
       (line) => console.error(line),

@@ -85,14 +85,5 @@ export function decodeRecordsInto(target: DecodeTarget, firstImage: number, file
   return count;
 }
 
-/** Decodes the record files of one split, in order, into a single NHWC image array and a label array. */
-export function decodeCifarRecords(files: readonly RecordFile[], format: CifarRecordFormat): ImageSplit {
-  const count = files.reduce((sum, file) => sum + countRecords(file.bytes.length, format, file.name), 0);
-  const target = { images: new Uint8Array(count * IMAGE_BYTES), labels: new Uint8Array(count) };
-  let next = 0;
-  for (const file of files) next += decodeRecordsInto(target, next, file, format);
-  return { ...target, count };
-}
-
 /** Bytes of one decoded image (32 × 32 × 3). */
 export const CIFAR_IMAGE_BYTES = IMAGE_BYTES;

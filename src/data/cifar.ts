@@ -7,13 +7,13 @@
  *   1. `--data_dir` is the extracted folder itself (holds data_batch_1.bin … / train.bin, test.bin);
  *   2. `<data_dir>/cifar-10-batches-bin/` or `<data_dir>/cifar-100-binary/`;
  *   3. `<data_dir>/<archive>.tar.gz`, checked against its published MD5 and extracted;
- *   4. downloaded from the official site, or from `extra.mirror` / INFOBATCH_CIFAR_MIRROR.
+ *   4. downloaded from the official site, or from `mirror` / INFOBATCH_CIFAR_MIRROR.
  * Cases 1 and 2 never touch the network. A verified archive and extracted folders are never deleted;
  * the only files this code deletes are its own `.part`, `.lock` and `.<folder>.extracting` files.
  */
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DatasetError, type DatasetLoadOptions, type DatasetLoader, type ImageDataset, type ImageSplit } from './dataset.js';
+import { CIFAR100_LABEL_SETS, DatasetError, type Cifar100Labels, type DatasetLoadOptions, type DatasetLoader, type ImageDataset, type ImageSplit } from './dataset.js';
 import {
   CIFAR10_CLASS_NAMES,
   CIFAR10_SPEC,
@@ -29,22 +29,22 @@ import { DownloadError, downloadVerified, md5OfFile } from './download/download.
 import { withFileLock } from './download/file-lock.js';
 import { defaultProgressMode, type ProgressMode } from './download/progress.js';
 
-/** Environment variable that replaces the official base URL (same meaning as `extra.mirror`). */
+/** Environment variable that replaces the official base URL (same meaning as `mirror`). */
 export const MIRROR_ENV = 'INFOBATCH_CIFAR_MIRROR';
 
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 const DEFAULT_RETRIES = 3;
 const DEFAULT_RETRY_DELAY_MS = 2_000;
 
-/** The `DatasetLoadOptions.extra` keys this loader reads, after validation. */
+/** The DatasetLoadOptions this loader reads, validated and with their defaults filled in. */
 export interface CifarSettings {
-  /** Base URL (or folder) the archive is fetched from: `extra.mirror`, else $INFOBATCH_CIFAR_MIRROR, else official. */
+  /** Base URL (or folder) the archive is fetched from: `mirror`, else $INFOBATCH_CIFAR_MIRROR, else official. */
   readonly mirror: string;
-  /** CIFAR-100 label granularity: `extra.cifar100Labels`, 'fine' (100 classes, default) or 'coarse' (20). */
-  readonly cifar100Labels: 'fine' | 'coarse';
-  /** `extra.downloadTimeoutMs`: an attempt fails after this long without data. */
+  /** CIFAR-100 label granularity: 'fine' (100 classes, default) or 'coarse' (20). */
+  readonly cifar100Labels: Cifar100Labels;
+  /** An attempt fails after this long without data. */
   readonly downloadTimeoutMs: number;
-  /** `extra.downloadRetries`: further attempts after a failed one. */
+  /** Further attempts after a failed one. */
   readonly downloadRetries: number;
 }
 
@@ -58,39 +58,31 @@ export interface CifarInternals {
 export const loadCifar10: DatasetLoader = (options) => loadCifar(CIFAR10_SPEC, options);
 export const loadCifar100: DatasetLoader = (options) => loadCifar(CIFAR100_SPEC, options);
 
-/** Reads and validates the loader's `extra` options; throws DatasetError naming the bad one. */
+/** Reads and validates the options this loader uses; throws DatasetError naming the bad one. */
 export function readCifarSettings(
-  extra: DatasetLoadOptions['extra'],
+  options: Pick<DatasetLoadOptions, 'mirror' | 'cifar100Labels' | 'download'>,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): CifarSettings {
-  const mirrorValue = extra?.mirror ?? env[MIRROR_ENV];
-  const mirror = mirrorValue === undefined || String(mirrorValue).trim() === '' ? OFFICIAL_CIFAR_BASE_URL : String(mirrorValue).trim();
+  const mirrorValue = options.mirror ?? env[MIRROR_ENV];
+  const mirror = mirrorValue === undefined || mirrorValue.trim() === '' ? OFFICIAL_CIFAR_BASE_URL : mirrorValue.trim();
   const scheme = /^([a-z][a-z0-9+.-]+):/i.exec(mirror)?.[1]?.toLowerCase();
   if (scheme !== undefined && !['http', 'https', 'file'].includes(scheme)) {
     throw new DatasetError(`--mirror / ${MIRROR_ENV} must be an http(s) URL, a file: URL or a folder, got "${mirror}"`);
   }
-  const labels = extra?.cifar100Labels ?? 'fine';
-  if (labels !== 'fine' && labels !== 'coarse') {
+  const labels = options.cifar100Labels ?? 'fine';
+  if (!CIFAR100_LABEL_SETS.includes(labels)) {
     throw new DatasetError(`--cifar100_labels must be "fine" or "coarse", got "${String(labels)}"`);
   }
-  const number = (key: string, fallback: number, valid: (n: number) => boolean, rule: string): number => {
-    const value = extra?.[key];
-    if (value === undefined) return fallback;
-    const n = typeof value === 'number' ? value : Number(value);
-    if (typeof value === 'boolean' || !valid(n)) throw new DatasetError(`${key} must be ${rule}, got ${String(value)}`);
-    return n;
-  };
-  return {
-    mirror,
-    cifar100Labels: labels,
-    downloadTimeoutMs: number('downloadTimeoutMs', DEFAULT_IDLE_TIMEOUT_MS, (n) => Number.isFinite(n) && n > 0, 'a positive number of milliseconds'),
-    downloadRetries: number('downloadRetries', DEFAULT_RETRIES, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'),
-  };
+  const timeout = options.download?.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const retries = options.download?.retries ?? DEFAULT_RETRIES;
+  if (!(Number.isFinite(timeout) && timeout > 0)) throw new DatasetError(`download.idleTimeoutMs must be a positive number of milliseconds, got ${timeout}`);
+  if (!(Number.isInteger(retries) && retries >= 0)) throw new DatasetError(`download.retries must be a non-negative integer, got ${retries}`);
+  return { mirror, cifar100Labels: labels, downloadTimeoutMs: timeout, downloadRetries: retries };
 }
 
 /** Loads one CIFAR release described by `spec` (tests pass a spec with their own archive's MD5). */
 export async function loadCifar(spec: CifarSpec, options: DatasetLoadOptions, internals: CifarInternals = {}): Promise<ImageDataset> {
-  const settings = readCifarSettings(options.extra, internals.env);
+  const settings = readCifarSettings(options, internals.env);
   const folder = await ensureCifarFolder(spec, options.dataDir, settings, options.log, internals);
 
   const coarse = spec.name === 'cifar100' && settings.cifar100Labels === 'coarse';

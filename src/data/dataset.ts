@@ -32,6 +32,18 @@ export interface ImageDataset {
   readonly test: ImageSplit;
 }
 
+/** CIFAR-100's label sets: the 100 fine classes or the 20 coarse superclasses. */
+export const CIFAR100_LABEL_SETS = ['fine', 'coarse'] as const;
+export type Cifar100Labels = (typeof CIFAR100_LABEL_SETS)[number];
+
+/** Sizes of the generated `synthetic` dataset. */
+export interface SyntheticSizes {
+  readonly trainSize: number;
+  readonly testSize: number;
+  readonly imageSize: number;
+  readonly numClasses: number;
+}
+
 export interface DatasetLoadOptions {
   /** Where the data lives or is cached (`--data_dir`); loaders that need no files ignore it. */
   readonly dataDir: string;
@@ -39,8 +51,14 @@ export interface DatasetLoadOptions {
   readonly seed: number;
   /** Progress and status lines for the user (one line each, no trailing newline). */
   readonly log: (line: string) => void;
-  /** Loader-specific options (e.g. CIFAR-100 label granularity, download mirror). */
-  readonly extra?: Readonly<Record<string, string | number | boolean | undefined>>;
+  /** CIFAR-100 label set (`--cifar100_labels`); 'fine' when unset. Other datasets ignore it. */
+  readonly cifar100Labels?: Cifar100Labels;
+  /** CIFAR: base URL or folder to download from (`--mirror`); unset or null: $INFOBATCH_CIFAR_MIRROR, else the official site. */
+  readonly mirror?: string | null;
+  /** synthetic: its sizes; unset ones take the loader's defaults. */
+  readonly syntheticSizes?: Partial<SyntheticSizes>;
+  /** Downloads: give up an attempt after this long without data, and retry this often (tests shorten both). */
+  readonly download?: { readonly idleTimeoutMs?: number; readonly retries?: number };
 }
 
 /** A loader reads (or makes, or downloads) one dataset. It throws DatasetError with a user-facing message. */

@@ -1,4 +1,4 @@
-import { DatasetError, validateDataset, type DatasetLoadOptions, type DatasetLoader, type ImageDataset } from './dataset.js';
+import { DatasetError, validateDataset, type Cifar100Labels, type DatasetLoadOptions, type DatasetLoader, type ImageDataset, type SyntheticSizes } from './dataset.js';
 import { loadSynthetic } from './synthetic.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 import { loadCifar10, loadCifar100 } from './cifar.js';
@@ -25,4 +25,20 @@ export async function loadDataset(name: string, options: DatasetLoadOptions): Pr
   const dataset = await DATASETS[name](options);
   validateDataset(dataset);
   return dataset;
+}
+
+/** The dataset settings of a run's configuration (src/config.ts TrainConfig). */
+export interface DatasetConfig {
+  readonly dataset: string;
+  readonly dataDir: string;
+  readonly seed: number;
+  readonly cifar100Labels: Cifar100Labels;
+  readonly syntheticSizes: Partial<SyntheticSizes>;
+  readonly mirror: string | null;
+}
+
+/** Loads the dataset a run trains (or was trained) on, with every dataset setting of its configuration. */
+export function loadDatasetFor(config: DatasetConfig, log: (line: string) => void): Promise<ImageDataset> {
+  const { dataset, dataDir, seed, cifar100Labels, syntheticSizes, mirror } = config;
+  return loadDataset(dataset, { dataDir, seed, log, cifar100Labels, syntheticSizes, mirror });
 }

@@ -1,13 +1,14 @@
-import { channelStats, type DatasetLoader, type ImageDataset, type ImageSplit } from './dataset.js';
+import { channelStats, DatasetError, type DatasetLoader, type ImageDataset, type ImageSplit, type SyntheticSizes } from './dataset.js';
 import { seededRandom, type Random } from '../infobatch/index.js';
 
 /**
  * A small generated image set that a small CNN can really learn in seconds: each class is a fixed
  * random blob pattern (a few Gaussian bumps at class-specific positions and colours), each image is its
  * class pattern, shifted by up to 2 pixels, scaled in contrast, plus pixel noise. Same seed, same data.
- * Sizes are overridable through `extra` (trainSize, testSize, imageSize, numClasses) for tests.
+ * Sizes are set through `syntheticSizes` (tests use small ones).
  */
-const DEFAULTS = { trainSize: 2000, testSize: 500, imageSize: 16, numClasses: 4, channels: 3 } as const;
+const DEFAULTS: SyntheticSizes = { trainSize: 2000, testSize: 500, imageSize: 16, numClasses: 4 };
+const CHANNELS = 3;
 
 interface Bump {
   y: number;
@@ -54,24 +55,25 @@ function generateSplit(count: number, patterns: Bump[][], size: number, channels
   return { images, labels, count };
 }
 
-function option(extra: Record<string, unknown> | undefined, key: keyof typeof DEFAULTS): number {
-  const value = extra?.[key];
-  return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : DEFAULTS[key];
+function sizeOf(sizes: Partial<SyntheticSizes> | undefined, key: keyof SyntheticSizes): number {
+  const value = sizes?.[key] ?? DEFAULTS[key];
+  if (!(Number.isInteger(value) && value > 0)) throw new DatasetError(`synthetic ${key} must be a positive integer, got ${value}`);
+  return value;
 }
 
 export const loadSynthetic: DatasetLoader = async (options) => {
-  const size = option(options.extra, 'imageSize');
-  const numClasses = option(options.extra, 'numClasses');
-  const channels = DEFAULTS.channels;
+  const imageSize = sizeOf(options.syntheticSizes, 'imageSize');
+  const numClasses = sizeOf(options.syntheticSizes, 'numClasses');
+  const channels = CHANNELS;
   const random = seededRandom('synthetic', options.seed);
-  const patterns = classPatterns(numClasses, size, channels, random);
-  const train = generateSplit(option(options.extra, 'trainSize'), patterns, size, channels, random);
-  const test = generateSplit(option(options.extra, 'testSize'), patterns, size, channels, random);
+  const patterns = classPatterns(numClasses, imageSize, channels, random);
+  const train = generateSplit(sizeOf(options.syntheticSizes, 'trainSize'), patterns, imageSize, channels, random);
+  const test = generateSplit(sizeOf(options.syntheticSizes, 'testSize'), patterns, imageSize, channels, random);
   const { mean, std } = channelStats(train.images, channels);
   const dataset: ImageDataset = {
     name: 'synthetic',
-    height: size,
-    width: size,
+    height: imageSize,
+    width: imageSize,
     channels,
     numClasses,
     classNames: Array.from({ length: numClasses }, (_, i) => `pattern-${i}`),

@@ -2,7 +2,7 @@
  * InfoBatch: unbiased dynamic data pruning (Qin et al., ICLR 2024), the whole method in one module.
  *
  * Plain TypeScript over typed arrays, no tensors and no I/O, so every decision is unit-tested on arrays
- * (test/infobatch.test.ts). Semantics follow the official `infobatch.py` (../shared/reference/infobatch-method.md):
+ * (test/infobatch.test.ts). Semantics follow the official `infobatch.py` of the InfoBatch repository:
  *
  * - Every sample has a score, its latest per-sample training loss. Scores start equal, so epoch 0 has
  *   nothing below the mean and trains on everything.
@@ -14,7 +14,7 @@
  * - The training loss of a batch is mean(wᵢ·ℓᵢ) over the batch; the scores of the batch become the
  *   unweighted per-sample losses ℓᵢ.
  *
- * Where we differ from the official code, on purpose (its defects, see the reference):
+ * Where we differ from the official code, on purpose (defects of its implementation):
  * - The epoch plan, and with it the batch count, is built before the epoch starts: never a stale length.
  * - Annealing is decided by integer epoch comparison, so the 1/(1−r) weights can never stay on.
  * - Every random choice comes from a generator seeded by (user seed, epoch): runs are reproducible from
@@ -65,7 +65,11 @@ export interface EpochPlan {
   readonly skipped: number;
   /** Samples whose score was below the mean (the pruning candidates); 0 when not pruning. */
   readonly wellLearned: number;
-  /** Whether this epoch pruned at all (false in epoch 0, during annealing and for the baseline). */
+  /**
+   * Whether this epoch is in the pruning phase (e < ⌊δ·E⌋ with pruning on): true in epoch 0 too, although
+   * with all scores equal nothing is below the mean there and `skipped` is 0. False during annealing and for
+   * the baseline.
+   */
   readonly pruning: boolean;
 }
 
@@ -240,13 +244,4 @@ export class InfoBatch {
     }
     return { belowMean, rest };
   }
-}
-
-/** Batch loss: mean over the batch of wᵢ·ℓᵢ (divided by the batch size, not by Σw, as the official code). */
-export function weightedMeanLoss(losses: ArrayLike<number>, weights: ArrayLike<number>): number {
-  if (losses.length !== weights.length) throw new RangeError(`${losses.length} losses but ${weights.length} weights`);
-  if (losses.length === 0) throw new RangeError('empty batch');
-  let sum = 0;
-  for (let i = 0; i < losses.length; i++) sum += weights[i]! * losses[i]!;
-  return sum / losses.length;
 }

@@ -4,12 +4,12 @@
  * InfoBatch's saving shows: its curves end earlier). The epoch where annealing starts is marked.
  */
 import { Chart, type ChartConfiguration, type ChartDataset } from 'chart.js';
-import type { LoggedEpoch } from '../report/epoch-log.js';
-import { annealStartOf, methodOf, type LoadedRun } from '../report/runs.js';
+import { annealStartOf, methodOf } from '../report/compare.js';
+import type { EpochRow, LoadedRun } from '../runs/index.js';
 import { renderChartPng, type VerticalMarker } from './chart-png.js';
 
-import type { XAxis } from './axes.js';
-export { X_AXES, type XAxis } from './axes.js';
+import type { XAxis } from './figure-options.js';
+export { X_AXES, type XAxis } from './figure-options.js';
 
 export const FIGURE_KINDS = ['loss', 'accuracy', 'samples'] as const;
 export type FigureKind = (typeof FIGURE_KINDS)[number];
@@ -90,14 +90,14 @@ function setupOf(runs: LoadedRun[]): string {
   return `${config.dataset} · ${config.model} · batch ${config.batchSize} · ${config.epochs} epochs${limit}`;
 }
 
-function xOf(row: LoggedEpoch, xAxis: XAxis): number {
+function xOf(row: EpochRow, xAxis: XAxis): number {
   return xAxis === 'epoch' ? row.epoch : row.elapsedSeconds / 60;
 }
 
 function series(
   entry: PlottedRun,
   xAxis: XAxis,
-  value: (row: LoggedEpoch) => number,
+  value: (row: EpochRow) => number,
   label: string,
   style: 'solid' | 'dashed' | 'steps',
 ): ChartDataset<'line', { x: number; y: number }[]> {
@@ -148,11 +148,12 @@ function chartConfig(kind: FigureKind, plotted: PlottedRun[], xAxis: XAxis, subt
   let yTitle: string;
   switch (kind) {
     case 'loss':
+      // Both curves in the training criterion, so they compare; the log also has the plain test cross-entropy.
       title = 'Train and test loss';
-      yTitle = 'Loss';
+      yTitle = 'Label-smoothed cross-entropy';
       datasets = plotted.flatMap((entry) => [
-        series(entry, xAxis, (row) => row.trainLoss, `${entry.label} – train`, 'dashed'),
-        series(entry, xAxis, (row) => row.testLoss, `${entry.label} – test`, 'solid'),
+        series(entry, xAxis, (row) => row.trainSmoothedCe, `${entry.label} – train`, 'dashed'),
+        series(entry, xAxis, (row) => row.testSmoothedCe, `${entry.label} – test`, 'solid'),
       ]);
       break;
     case 'accuracy':

@@ -4,7 +4,7 @@
  * files changed and nothing is replaced without a word.
  */
 import { existsSync } from 'node:fs';
-import { writeFileAtomic } from '../io/files.js';
+import { writeFileAtomic } from '../runs/index.js';
 
 export async function writeDerivedFile(path: string, data: string | Uint8Array, log: (line: string) => void): Promise<void> {
   const existed = existsSync(path);

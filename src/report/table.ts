@@ -3,7 +3,8 @@
  * share of sample-steps saved; runs that differ only in seed are averaged (mean ± sample std); each
  * InfoBatch row is compared with the baseline trained the same way.
  */
-import { annealStartOf, baselineNameFor, methodOf, RunLookupError, type LoadedRun, type RunMethod } from './runs.js';
+import { RunLookupError, type LoadedRun } from '../runs/index.js';
+import { annealStartOf, baselineNameFor, methodOf, type RunMethod } from './compare.js';
 
 export interface RunSummary {
   name: string;

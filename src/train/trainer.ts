@@ -6,14 +6,15 @@ import { ConfigError, prunes, validateConfig, type TrainConfig } from '../config
 import { selectBackend } from '../backend/select.js';
 import { BatchMaker } from '../data/augment.js';
 import { limitSplit, type ImageSplit } from '../data/dataset.js';
-import { isDatasetName, loadDataset, DATASET_NAMES } from '../data/registry.js';
+import { isDatasetName, loadDatasetFor, DATASET_NAMES } from '../data/registry.js';
 import { InfoBatch, seededRandom } from '../infobatch/index.js';
 import { buildModel, isModelName, MODEL_NAMES } from '../models/registry.js';
-import { saveModel } from '../io/model-files.js';
-import { checkpointExists, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
+import {
+  appendEpochRow, checkpointExists, CHECKPOINT_VERSION, DEFAULT_LOG_DIR, DEFAULT_MODEL_DIR, loadCheckpoint, readRunRecord, runPaths, saveCheckpoint,
+  saveModel, writeEpochLog, writeRunRecord, type CheckpointState, type EpochRow, type RunPaths, type RunRecord,
+} from '../runs/index.js';
 import { evaluate } from './evaluate.js';
 import { EpochProgress } from './progress.js';
-import { appendLogRow, readRunRecord, rewriteLog, runPaths, writeRunRecord, type EpochRow, type RunPaths, type RunRecord } from './run-files.js';
 import { OneCycleSchedule } from './schedule.js';
 import { SgdMomentum } from './sgd.js';
 import { trainableVariables, trainStep } from './step.js';
@@ -32,10 +33,9 @@ export interface TrainOptions {
   readonly log?: (line: string) => void;
   /** Progress bars on a TTY (default: when stderr is a TTY). */
   readonly interactive?: boolean;
+  /** Folders of the run's files (src/runs/layout.ts); default logs/ and saved_models/. */
   readonly logDir?: string;
   readonly modelDir?: string;
-  /** Extra dataset options (CIFAR mirror, label granularity, synthetic sizes). */
-  readonly datasetExtra?: Record<string, string | number | boolean | undefined>;
   /** Stop after this many epochs of this invocation (simulates an interruption in tests). */
   readonly stopAfterEpochs?: number;
 }
@@ -55,7 +55,7 @@ export interface TrainSummary {
 }
 
 /** Config fields a resumed run may change: they do not alter what the run computes. */
-const RESUMABLE_CHANGES: ReadonlySet<keyof TrainConfig> = new Set(['backend', 'dataDir', 'evalBatchSize']);
+const RESUMABLE_CHANGES: ReadonlySet<keyof TrainConfig> = new Set(['backend', 'dataDir', 'mirror', 'evalBatchSize']);
 
 /** Checks everything that can be checked without loading data or models; throws ConfigError. */
 async function preflight(config: TrainConfig, options: TrainOptions, paths: RunPaths): Promise<RunRecord | null> {
@@ -65,11 +65,12 @@ async function preflight(config: TrainConfig, options: TrainOptions, paths: RunP
   if (options.resume && options.overwrite) throw new ConfigError('--resume and --overwrite contradict each other; pass one');
   const existing = [paths.log, paths.modelDir].filter((p) => existsSync(p));
   if (options.resume) {
-    if (!checkpointExists(paths.checkpoint) || !existsSync(paths.runRecord)) {
+    const record = readRunRecord(paths.record);
+    if (!checkpointExists(paths.checkpoint) || record === null) {
       throw new ConfigError(`nothing to resume: no checkpoint of "${config.experimentName}" in ${paths.checkpoint}`);
     }
-    const record = await readRunRecord(paths.runRecord);
-    const changed = (Object.keys(record.config) as (keyof TrainConfig)[]).filter(
+    const keys = new Set([...Object.keys(record.config), ...Object.keys(config)] as (keyof TrainConfig)[]);
+    const changed = [...keys].filter(
       (key) => !RESUMABLE_CHANGES.has(key) && JSON.stringify(record.config[key]) !== JSON.stringify(config[key]),
     );
     if (changed.length > 0) {
@@ -140,7 +141,7 @@ async function trainEpoch(context: EpochContext, epoch: number, label: string): 
   for (let b = 0; b < plan.numBatches; b++) {
     const batch = sampler.batch(plan, b);
     const pixels = batchMaker.make(train, batch.indices, { augment: true, cropPadding: config.cropPadding, random: augmentRandom });
-    const { lr, momentum } = schedule.forStep(plan.epoch, b, plan.numBatches, config.epochs);
+    const { lr, momentum } = schedule.forStep(plan.epoch, b, plan.numBatches);
     lastLr = lr;
     const images = tf.tensor4d(pixels.images, pixels.shape);
     const labels = tf.tensor1d(pixels.labels, 'int32');
@@ -159,7 +160,7 @@ async function trainEpoch(context: EpochContext, epoch: number, label: string): 
 
 export async function runTraining(config: TrainConfig, options: TrainOptions = {}): Promise<TrainSummary> {
   const log = options.log ?? ((line: string) => console.log(line));
-  const paths = runPaths(config.experimentName, options.logDir, options.modelDir);
+  const paths = runPaths(config.experimentName, { logDir: options.logDir ?? DEFAULT_LOG_DIR, modelDir: options.modelDir ?? DEFAULT_MODEL_DIR });
   const previous = await preflight(config, options, paths);
   if (previous?.status === 'complete') {
     log(`"${config.experimentName}" is already complete (${previous.config.epochs} epochs); nothing to resume`);
@@ -171,7 +172,7 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
   }
 
   const backend = await selectBackend(config.backend, log);
-  const dataset = await loadDataset(config.dataset, { dataDir: config.dataDir, seed: config.seed, log, extra: options.datasetExtra });
+  const dataset = await loadDatasetFor(config, log);
   const pixels = dataset.height * dataset.width * dataset.channels;
   const train = limitSplit(dataset.train, config.trainLimit, pixels);
   const test = limitSplit(dataset.test, config.testLimit, pixels);
@@ -192,14 +193,14 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
 
   let model: tfl.LayersModel;
   let optimizerState: Float32Array = new Float32Array(0);
-  let state: CheckpointState = { version: 1, epochsDone: 0, elapsedSeconds: 0, bestTestAcc: -1, bestEpoch: 0, samplesTrained: 0, samplesFull: 0, rows: [] };
+  let state: CheckpointState = { version: CHECKPOINT_VERSION, epochsDone: 0, elapsedSeconds: 0, bestTestAcc: -1, bestEpoch: 0, samplesTrained: 0, samplesFull: 0, rows: [] };
   if (previous) {
     const checkpoint = await loadCheckpoint(paths.checkpoint);
     if (!checkpoint) throw new ConfigError(`checkpoint of "${config.experimentName}" disappeared`);
     ({ model, state } = checkpoint);
     optimizerState = checkpoint.optimizer;
     sampler.restoreScores(checkpoint.scores);
-    await rewriteLog(paths.log, state.rows);
+    await writeEpochLog(paths.log, state.rows);
     log(`resuming "${config.experimentName}" after epoch ${state.epochsDone}/${config.epochs} (best ${state.bestTestAcc.toFixed(2)} % so far)`);
   } else {
     model = buildModel(config.model, { inputShape: [dataset.height, dataset.width, dataset.channels], numClasses: dataset.numClasses, seed: config.seed });
@@ -215,7 +216,7 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
   const variables = trainableVariables(model);
   const optimizer = new SgdMomentum(variables, config.weightDecay);
   optimizer.setState(optimizerState);
-  const schedule = new OneCycleSchedule(config);
+  const schedule = new OneCycleSchedule(config, config.epochs, Math.ceil(train.count / config.batchSize));
   const batchMaker = new BatchMaker(dataset);
   const progress = new EpochProgress(log, options.interactive);
   const startedAt = previous?.startedAt ?? new Date().toISOString();
@@ -234,7 +235,7 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
     startedAt,
     updatedAt: new Date().toISOString(),
   });
-  await writeRunRecord(paths.runRecord, record('running'));
+  await writeRunRecord(paths.record, record('running'));
 
   let epochsThisCall = 0;
   for (let epoch = state.epochsDone; epoch < config.epochs; epoch++) {
@@ -247,20 +248,21 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
     const row: EpochRow = {
       epoch: epoch + 1,
       lr: lastLr,
-      train_loss: lossSum / seen,
-      train_acc: (100 * correct) / seen,
-      test_loss: evaluation.loss,
-      test_acc: evaluation.accuracy,
+      trainSmoothedCe: lossSum / seen,
+      trainAcc: (100 * correct) / seen,
+      testSmoothedCe: evaluation.smoothedCrossEntropy,
+      testCe: evaluation.crossEntropy,
+      testAcc: evaluation.accuracy,
       samples: seen,
       pruned: skipped,
-      epoch_seconds: epochSeconds,
-      elapsed_seconds: state.elapsedSeconds + epochSeconds,
+      epochSeconds,
+      elapsedSeconds: state.elapsedSeconds + epochSeconds,
     };
     const improved = evaluation.accuracy > state.bestTestAcc;
     state = {
-      version: 1,
+      version: CHECKPOINT_VERSION,
       epochsDone: epoch + 1,
-      elapsedSeconds: row.elapsed_seconds,
+      elapsedSeconds: row.elapsedSeconds,
       bestTestAcc: improved ? evaluation.accuracy : state.bestTestAcc,
       bestEpoch: improved ? epoch + 1 : state.bestEpoch,
       samplesTrained: state.samplesTrained + seen,
@@ -268,13 +270,13 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
       rows: [...state.rows, row],
     };
     // Order matters for crash safety: best model, then checkpoint (the source of truth), then the log row.
-    if (improved) await saveModel(model, paths.modelDir, { 'config.json': `${JSON.stringify(config, null, 2)}\n` });
+    if (improved) await saveModel(model, paths.modelDir);
     await saveCheckpoint(paths.checkpoint, model, await optimizer.getState(), sampler.scores, state);
-    await appendLogRow(paths.log, row);
-    await writeRunRecord(paths.runRecord, record(epoch + 1 === config.epochs ? 'complete' : 'running'));
+    await appendEpochRow(paths.log, row);
+    await writeRunRecord(paths.record, record(epoch + 1 === config.epochs ? 'complete' : 'running'));
     log(
-      `${label}: lr ${lastLr.toExponential(2)} | train loss ${row.train_loss.toFixed(4)} acc ${row.train_acc.toFixed(2)} % | ` +
-        `test loss ${row.test_loss.toFixed(4)} acc ${row.test_acc.toFixed(2)} %${improved ? ' (best)' : ''} | ` +
+      `${label}: lr ${lastLr.toExponential(2)} | train loss ${row.trainSmoothedCe.toFixed(4)} acc ${row.trainAcc.toFixed(2)} % | ` +
+        `test cross-entropy ${row.testCe.toFixed(4)} acc ${row.testAcc.toFixed(2)} %${improved ? ' (best)' : ''} | ` +
         `${seen} samples${skipped ? `, ${skipped} pruned` : ''} | ${epochSeconds.toFixed(1)} s`,
     );
     epochsThisCall++;

@@ -5,10 +5,8 @@
  * so a sweep never fails an hour in on something it could have seen at the start.
  */
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { ConfigError, experimentNameFor, prunes, validateConfig, type TrainConfig } from '../config.js';
-import { resolveReplacedDir } from '../io/files.js';
-import { logPathOf, readRunRecord, type RunDirs } from './runs.js';
+import { checkpointExists, readRunRecord, runPaths, type RunDirs } from '../runs/index.js';
 
 export type SweepAction = 'skip' | 'resume' | 'start';
 
@@ -58,7 +56,7 @@ export function parseSeeds(text: string): number[] {
 }
 
 /** Settings that do not change what a run computes: a resumed or skipped run may differ in these. */
-const INCIDENTAL: readonly (keyof TrainConfig)[] = ['experimentName', 'backend', 'dataDir', 'evalBatchSize'];
+const INCIDENTAL: readonly (keyof TrainConfig)[] = ['experimentName', 'backend', 'dataDir', 'mirror', 'evalBatchSize'];
 /** Settings a run that does not prune never reads. */
 const PRUNING_ONLY: readonly (keyof TrainConfig)[] = ['useInfoBatch', 'ratio', 'delta', 'pruneStrategy', 'rescale', 'anneal'];
 
@@ -102,10 +100,11 @@ export function planSweep(request: SweepRequest, dirs: RunDirs): PlannedRun[] {
   if (request.ratios.length === 0) throw new ConfigError('--ratios needs at least one pruning ratio');
   return sweepConfigs(request).map(({ config, ratio, seed }) => {
     const name = config.experimentName;
-    const runDir = path.join(dirs.modelDir, name);
-    const record = readRunRecord(name, dirs);
+    const paths = runPaths(name, dirs);
+    const runDir = paths.modelDir;
+    const record = readRunRecord(paths.record);
     if (!record) {
-      const leftovers = [logPathOf(name, dirs), runDir].filter((file) => existsSync(file));
+      const leftovers = [paths.log, runDir].filter((file) => existsSync(file));
       if (leftovers.length > 0) {
         throw new ConfigError(
           `run "${name}" has files but no run record (${leftovers.join(', ')}): it cannot be resumed; ` +
@@ -122,12 +121,12 @@ export function planSweep(request: SweepRequest, dirs: RunDirs): PlannedRun[] {
       );
     }
     // Keep the saved settings that the comparison ignored (the trainer resumes only an identical configuration).
-    const saved: TrainConfig = { ...record.config, backend: config.backend, dataDir: config.dataDir, evalBatchSize: config.evalBatchSize };
+    const saved: TrainConfig = { ...record.config, backend: config.backend, dataDir: config.dataDir, mirror: config.mirror, evalBatchSize: config.evalBatchSize };
     if (record.status === 'complete') return { name, config: saved, action: 'skip', ratio, seed };
-    if (resolveReplacedDir(path.join(runDir, 'checkpoint')) === null) {
+    if (!checkpointExists(paths.checkpoint)) {
       throw new ConfigError(
         `run "${name}" stopped before its first checkpoint, so it cannot be resumed; ` +
-          `delete ${logPathOf(name, dirs)} and ${runDir} and run the sweep again`,
+          `delete ${paths.log} and ${runDir} and run the sweep again`,
       );
     }
     return { name, config: saved, action: 'resume', ratio, seed };

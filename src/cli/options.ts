@@ -1,14 +1,49 @@
 import type { Options } from 'yargs';
 import { DEFAULT_CONFIG, experimentNameFor, type TrainConfig } from '../config.js';
 import { BACKEND_NAMES, BACKENDS } from '../backend/select.js';
+import { CIFAR100_LABEL_SETS, type Cifar100Labels } from '../data/dataset.js';
 import { DATASET_NAMES } from '../data/registry.js';
 import { MODEL_NAMES } from '../models/registry.js';
+import { DEFAULT_FIGURE_DIR, DEFAULT_FIGURE_SIZE } from '../plot/figure-options.js';
+import { DEFAULT_LOG_DIR, DEFAULT_MODEL_DIR, type RunDirs } from '../runs/index.js';
 
 /**
- * The flags of `infobatch train` (and `sweep`), spelled as the Python reproduction spells them, mapped onto
- * TrainConfig. Defaults come from DEFAULT_CONFIG; nothing here invents one.
+ * Every flag of the commands, defined once and spelled as the Python reproduction spells them; the commands
+ * pick the groups they take. Training flags map onto TrainConfig and take their defaults from DEFAULT_CONFIG;
+ * the folder and figure defaults come from the modules that own them. Nothing here invents a default.
  */
 const d = DEFAULT_CONFIG;
+
+/** --log_dir / --model_dir: where runs are written and read (train, test, report, visualize, sweep). */
+export const RUN_DIR_OPTIONS = {
+  log_dir: { type: 'string', default: DEFAULT_LOG_DIR, describe: 'folder of the per-epoch CSV logs' },
+  model_dir: { type: 'string', default: DEFAULT_MODEL_DIR, describe: 'folder of the saved runs: best model, checkpoint and run record per run' },
+} as const satisfies Record<string, Options>;
+
+export interface RunDirArgs {
+  log_dir: string;
+  model_dir: string;
+}
+
+export function runDirsFromArgs(args: RunDirArgs): RunDirs {
+  return { logDir: args.log_dir, modelDir: args.model_dir };
+}
+
+/** --figure_dir (report, visualize, sweep) and the figure size (visualize, sweep). */
+export const FIGURE_DIR_OPTIONS = {
+  figure_dir: { type: 'string', default: DEFAULT_FIGURE_DIR, describe: 'where figures and the report are written (replacing files of the same name)' },
+} as const satisfies Record<string, Options>;
+
+export const FIGURE_SIZE_OPTIONS = {
+  width: { type: 'number', default: DEFAULT_FIGURE_SIZE.width, describe: 'figure width in pixels' },
+  height: { type: 'number', default: DEFAULT_FIGURE_SIZE.height, describe: 'figure height in pixels' },
+} as const satisfies Record<string, Options>;
+
+export interface FigureArgs {
+  figure_dir: string;
+  width: number;
+  height: number;
+}
 
 export const DATA_OPTIONS = {
   dataset: { type: 'string', default: d.dataset, choices: DATASET_NAMES, describe: 'dataset to train on' },
@@ -18,7 +53,12 @@ export const DATA_OPTIONS = {
     describe: 'where the dataset lives or is downloaded to (fashion-mnist on Debian: /usr/share/datasets/fashion-mnist)',
   },
   mirror: { type: 'string', describe: 'base URL to download CIFAR from instead of the official site (also $INFOBATCH_CIFAR_MIRROR)' },
-  cifar100_labels: { type: 'string', choices: ['fine', 'coarse'], default: 'fine', describe: 'CIFAR-100 label set' },
+  cifar100_labels: {
+    type: 'string',
+    choices: CIFAR100_LABEL_SETS,
+    default: d.cifar100Labels,
+    describe: 'CIFAR-100 label set: fine (100 classes) or coarse (20 superclasses)',
+  },
   backend: {
     type: 'string',
     default: d.backend,
@@ -27,8 +67,7 @@ export const DATA_OPTIONS = {
   },
   eval_batch_size: { type: 'number', default: d.evalBatchSize, describe: 'batch size for evaluation (memory only)' },
   test_limit: { type: 'number', default: d.testLimit, describe: 'evaluate on the first N test images only (0 = all)' },
-  log_dir: { type: 'string', default: 'logs', describe: 'directory of the per-epoch CSV logs' },
-  model_dir: { type: 'string', default: 'saved_models', describe: 'directory of saved models, checkpoints and run records' },
+  ...RUN_DIR_OPTIONS,
 } as const satisfies Record<string, Options>;
 
 export const TRAIN_OPTIONS = {
@@ -54,7 +93,7 @@ export const TRAIN_OPTIONS = {
   overwrite: { type: 'boolean', default: false, describe: "delete the experiment's existing log, models and checkpoint first" },
 } as const satisfies Record<string, Options>;
 
-export interface DataArgs {
+export interface DataArgs extends RunDirArgs {
   dataset: string;
   data_dir: string;
   mirror?: string;
@@ -62,8 +101,6 @@ export interface DataArgs {
   backend: string;
   eval_batch_size: number;
   test_limit: number;
-  log_dir: string;
-  model_dir: string;
 }
 
 export interface TrainArgs extends DataArgs {
@@ -89,6 +126,9 @@ export function configFromArgs(args: TrainArgs): TrainConfig {
     ...DEFAULT_CONFIG,
     dataset: args.dataset,
     dataDir: args.data_dir,
+    // validateConfig rejects anything else with the flag's name.
+    cifar100Labels: args.cifar100_labels as Cifar100Labels,
+    mirror: args.mirror ?? null,
     model: args.model,
     batchSize: args.train_batch_size,
     evalBatchSize: args.eval_batch_size,
@@ -112,9 +152,4 @@ export function configFromArgs(args: TrainArgs): TrainConfig {
     args.experiment_name ??
     experimentNameFor({ dataset: config.dataset, model: config.model, batchSize: config.batchSize, ratio: config.useInfoBatch ? config.ratio : null });
   return config;
-}
-
-/** Dataset options that only some loaders read (CIFAR's mirror and label set). */
-export function datasetExtra(args: DataArgs): Record<string, string | undefined> {
-  return { mirror: args.mirror ?? process.env.INFOBATCH_CIFAR_MIRROR, cifar100Labels: args.cifar100_labels };
 }

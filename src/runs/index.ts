@@ -1,0 +1,12 @@
+/**
+ * The run folder: every file a run writes or reads goes through this module (train, test, report, plots,
+ * sweep). Layout in layout.ts; one row type and one validated reader per file.
+ */
+export { DEFAULT_LOG_DIR, DEFAULT_MODEL_DIR, listLoggedRuns, runPaths, type RunDirs, type RunPaths } from './layout.js';
+export { appendEpochRow, EPOCH_LOG_COLUMNS, EpochLogError, formatEpochLog, parseEpochLog, writeEpochLog, type EpochRow, type ParsedEpochLog } from './epoch-log.js';
+export { readRunRecord, writeRunRecord, type RunRecord } from './record.js';
+export { CHECKPOINT_VERSION, checkpointExists, loadCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointState } from './checkpoint.js';
+export { loadModel, MODEL_JSON, saveModel, WEIGHTS_BIN } from './model-files.js';
+export { replaceDir, resolveReplacedDir, writeFileAtomic } from './files.js';
+export { loadRun, type LoadedRun } from './load.js';
+export { RunLookupError } from './errors.js';
