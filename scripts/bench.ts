@@ -109,6 +109,7 @@ async function runChild(backendName: string, modelName: string, options: Options
   const { buildModel } = await import('../src/models/registry.js');
   const { trainStep, trainableVariables } = await import('../src/train/step.js');
   const { SgdMomentum } = await import('../src/train/sgd.js');
+  const { RECIPE } = await import('./gpu-check-train-step.js');
   if (options.asAuto) {
     // As `auto` would take it: a software-emulated GPU, say, declines instead of running for hours.
     const { BACKENDS } = await import('../src/backend/select.js');
@@ -127,12 +128,12 @@ async function runChild(backendName: string, modelName: string, options: Options
   const model = buildModel(modelName, { inputShape: [32, 32, 3], numClasses: 10, seed: 0 });
   const params = model.countParams();
   const variables = trainableVariables(model);
-  const optimizer = new SgdMomentum(variables, 5e-4);
+  const optimizer = new SgdMomentum(variables, RECIPE.weightDecay);
   const images = tf.randomNormal([batch, 32, 32, 3], 0, 1, 'float32', 1) as import('@tensorflow/tfjs-core').Tensor4D;
   const labels = tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 10), 'int32');
   // InfoBatch's weights: 1 for most samples, 1/(1 − r) = 2 for the kept well-learned ones.
   const weights = tf.tensor1d(Array.from({ length: batch }, (_, i) => (i % 4 === 0 ? 2 : 1)));
-  const input = { images, labels, weights, lr: 0.01, momentum: 0.9, labelSmoothing: 0.1 };
+  const input = { images, labels, weights, lr: 0.01, momentum: RECIPE.momentum, labelSmoothing: RECIPE.labelSmoothing };
 
   const trainTimes: number[] = [];
   for (let i = 0; i < options.warmup + options.steps; i++) {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { DEFAULT_CONFIG } from '../src/config.js';
 import { SgdMomentum } from '../src/train/sgd.js';
 import { trainableVariables, trainStep } from '../src/train/step.js';
 
@@ -15,8 +16,16 @@ export interface StepSettings {
   readonly labelSmoothing: number;
 }
 
-/** The official CIFAR recipe's constants (lr is OneCycle's peak, momentum its plain SGD value). */
-export const RECIPE: StepSettings = { learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, labelSmoothing: 0.1 };
+/**
+ * The training recipe's constants (src/config.ts) at a fixed point: lr at OneCycle's peak, momentum midway
+ * through its cycle (0.9, the official example's SGD momentum, which OneCycle then cycles).
+ */
+export const RECIPE: StepSettings = {
+  learningRate: DEFAULT_CONFIG.maxLr,
+  momentum: (DEFAULT_CONFIG.baseMomentum + DEFAULT_CONFIG.maxMomentum) / 2,
+  weightDecay: DEFAULT_CONFIG.weightDecay,
+  labelSmoothing: DEFAULT_CONFIG.labelSmoothing,
+};
 
 export interface TrainStep {
   /** Runs one step of the trainer (src/train/step.ts) and resolves to the batch's mean per-sample loss. */

@@ -16,7 +16,7 @@ export const DEFAULT_FIGURE_SIZE = Object.freeze({ width: 1200, height: 700 });
 const SIZE_RANGE = { min: 300, max: 4000 } as const;
 
 export function validateFigureSize(size: { width: number; height: number }): void {
-  for (const [flag, value] of Object.entries(size)) {
+  for (const [flag, value] of [['width', size.width], ['height', size.height]] as const) {
     if (!Number.isInteger(value) || value < SIZE_RANGE.min || value > SIZE_RANGE.max) {
       throw new ConfigError(`--${flag} must be an integer from ${SIZE_RANGE.min} to ${SIZE_RANGE.max}, got ${value}`);
     }
