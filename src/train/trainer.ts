@@ -69,8 +69,7 @@ async function preflight(config: TrainConfig, options: TrainOptions, paths: RunP
     if (!checkpointExists(paths.checkpoint) || record === null) {
       throw new ConfigError(`nothing to resume: no checkpoint of "${config.experimentName}" in ${paths.checkpoint}`);
     }
-    const keys = new Set([...Object.keys(record.config), ...Object.keys(config)] as (keyof TrainConfig)[]);
-    const changed = [...keys].filter(
+    const changed = (Object.keys(record.config) as (keyof TrainConfig)[]).filter(
       (key) => !RESUMABLE_CHANGES.has(key) && JSON.stringify(record.config[key]) !== JSON.stringify(config[key]),
     );
     if (changed.length > 0) {
