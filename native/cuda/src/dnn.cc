@@ -1,0 +1,324 @@
+#include "dnn.h"
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <tuple>
+#include "kernels.h"
+
+namespace ib {
+namespace {
+
+enum class ConvKind { Forward = 0, BackwardData = 1, BackwardFilter = 2 };
+
+/** Descriptors and the algorithm cuDNN's search picked for one shape, kind and precision (kept for the process). */
+struct ConvPlan {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  int algo = -1;
+  size_t workspace = 0;
+  float searchMs = 0;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+};
+
+using PlanKey = std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int, int, int>;
+std::map<PlanKey, ConvPlan> plans;
+
+PlanKey keyOf(ConvKind kind, const ConvShape &s, Precision p) {
+  return PlanKey{(int)kind, (int)p, s.n, s.h, s.w, s.c, s.k, s.kh, s.kw, s.oh, s.ow, s.strideH, s.strideW, s.padH, s.padW};
+}
+
+cudnnDataType_t dataTypeOf(Precision p) { return p == Precision::Bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT; }
+
+/** fp32: FMA only (no TF32, comparable with PyTorch's fp32 with TF32 off); tf32: cuDNN's default, which
+ *  allows TF32 tensor cores on Ampere and later; bf16: tensor cores. */
+cudnnMathType_t requestedMath(Precision p) {
+  switch (p) {
+    case Precision::Fp32: return CUDNN_FMA_MATH;
+    case Precision::Tf32: return CUDNN_DEFAULT_MATH;
+    case Precision::Bf16: return CUDNN_TENSOR_OP_MATH;
+  }
+  return CUDNN_FMA_MATH;
+}
+
+ConvPlan makeDescriptors(const ConvShape &s, Precision p) {
+  DnnApi &api = runtime().api;
+  ConvPlan plan;
+  cudnnDataType_t type = dataTypeOf(p);
+  checkCudnn(api.cudnnCreateTensorDescriptor(&plan.x), "cudnnCreateTensorDescriptor");
+  checkCudnn(api.cudnnCreateTensorDescriptor(&plan.y), "cudnnCreateTensorDescriptor");
+  checkCudnn(api.cudnnCreateFilterDescriptor(&plan.w), "cudnnCreateFilterDescriptor");
+  checkCudnn(api.cudnnCreateConvolutionDescriptor(&plan.conv), "cudnnCreateConvolutionDescriptor");
+  checkCudnn(api.cudnnSetTensor4dDescriptor(plan.x, CUDNN_TENSOR_NHWC, type, s.n, s.c, s.h, s.w), "cudnnSetTensor4dDescriptor(x)");
+  checkCudnn(api.cudnnSetTensor4dDescriptor(plan.y, CUDNN_TENSOR_NHWC, type, s.n, s.k, s.oh, s.ow), "cudnnSetTensor4dDescriptor(y)");
+  // NHWC filters are KRSC: [out, kh, kw, in].
+  checkCudnn(api.cudnnSetFilter4dDescriptor(plan.w, type, CUDNN_TENSOR_NHWC, s.k, s.c, s.kh, s.kw), "cudnnSetFilter4dDescriptor");
+  // tfjs (and PyTorch) convolutions are cross-correlations; accumulate in float for every precision.
+  checkCudnn(api.cudnnSetConvolution2dDescriptor(plan.conv, s.padH, s.padW, s.strideH, s.strideW, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+             "cudnnSetConvolution2dDescriptor");
+  checkCudnn(api.cudnnSetConvolutionMathType(plan.conv, requestedMath(p)), "cudnnSetConvolutionMathType");
+  return plan;
+}
+
+/** Workspace cuDNN's search may use: half the free memory, at most 1 GiB (PyTorch also caps what it tries). */
+size_t searchWorkspaceLimit() {
+  size_t freeBytes = 0, totalBytes = 0;
+  checkCuda(cudaMemGetInfo(&freeBytes, &totalBytes), "cudaMemGetInfo");
+  size_t limit = freeBytes / 2;
+  return limit > (size_t(1) << 30) ? (size_t(1) << 30) : limit;
+}
+
+/** Picks the fastest successful result; in fp32 only FMA ones count (no TF32 behind the user's back). */
+template <typename Perf>
+void choose(ConvPlan &plan, const Perf *results, int count, Precision p, const char *what) {
+  for (int i = 0; i < count; ++i) {
+    if (results[i].status != CUDNN_STATUS_SUCCESS) continue;
+    if (p == Precision::Fp32 && results[i].mathType != CUDNN_FMA_MATH) continue;
+    plan.algo = results[i].algo;
+    plan.workspace = results[i].memory;
+    plan.searchMs = results[i].time;
+    plan.math = p == Precision::Fp32 ? CUDNN_FMA_MATH : results[i].mathType;
+    checkCudnn(runtime().api.cudnnSetConvolutionMathType(plan.conv, plan.math), "cudnnSetConvolutionMathType");
+    return;
+  }
+  throw std::runtime_error(std::string("cuDNN found no algorithm for ") + what + " of this shape");
+}
+
+/** Runs `body(workspace, bytes)` with a workspace of `bytes` from the allocator, freed after (stream-ordered). */
+template <typename Body>
+void withWorkspace(size_t bytes, Body body) {
+  Runtime &rt = runtime();
+  void *workspace = bytes ? rt.allocate(bytes) : nullptr;
+  try {
+    body(workspace, bytes);
+  } catch (...) {
+    rt.release(workspace);
+    throw;
+  }
+  rt.release(workspace);
+}
+
+/** The search runs once per shape (like torch.backends.cudnn.benchmark), with a raw cudaMalloc'd workspace
+ *  that goes straight back to the device so the pool does not keep its size cached. */
+template <typename Search>
+void searchOnce(Search search) {
+  size_t limit = searchWorkspaceLimit();
+  void *workspace = nullptr;
+  if (limit > 0 && cudaMalloc(&workspace, limit) != cudaSuccess) {
+    cudaGetLastError();
+    workspace = nullptr;
+    limit = 0;
+  }
+  try {
+    search(workspace, limit);
+  } catch (...) {
+    if (workspace) cudaFree(workspace);
+    throw;
+  }
+  if (workspace) checkCuda(cudaFree(workspace), "cudaFree");
+}
+
+const void *one() { static const float v = 1.f; return &v; }
+const void *zero() { static const float v = 0.f; return &v; }
+
+/** A temporary device buffer, freed (stream-ordered) when it goes out of scope. */
+struct Scratch {
+  void *ptr = nullptr;
+  explicit Scratch(size_t bytes) : ptr(runtime().allocate(bytes)) {}
+  ~Scratch() { try { runtime().release(ptr); } catch (...) {} }
+  Scratch(const Scratch &) = delete;
+  Scratch &operator=(const Scratch &) = delete;
+};
+
+/** HWIO [kh, kw, in, out] → KRSC [out, kh, kw, in] (or back), both contiguous. */
+void transposeFilter(const ConvShape &s, const float *src, float *dst, bool toKrsc) {
+  Runtime &rt = runtime();
+  long long kh = s.kh, kw = s.kw, ci = s.c, co = s.k;
+  if (toKrsc) {
+    int box[4] = {(int)co, (int)kh, (int)kw, (int)ci};
+    long long srcStrides[4] = {1, kw * ci * co, ci * co, co};
+    long long dstStrides[4] = {kh * kw * ci, kw * ci, ci, 1};
+    rt.launched(launchCopyStrided(rt.stream, src, 0, srcStrides, nullptr, dst, 0, dstStrides, box, 4), "filter transpose");
+  } else {
+    int box[4] = {(int)kh, (int)kw, (int)ci, (int)co};
+    long long srcStrides[4] = {kw * ci, ci, 1, kh * kw * ci};
+    long long dstStrides[4] = {kw * ci * co, ci * co, co, 1};
+    rt.launched(launchCopyStrided(rt.stream, src, 0, srcStrides, nullptr, dst, 0, dstStrides, box, 4), "filter transpose");
+  }
+}
+
+long long inputSize(const ConvShape &s) { return (long long)s.n * s.h * s.w * s.c; }
+long long outputSize(const ConvShape &s) { return (long long)s.n * s.oh * s.ow * s.k; }
+long long filterSize(const ConvShape &s) { return (long long)s.k * s.kh * s.kw * s.c; }
+
+/** In bf16 the operands are converted into temporaries; otherwise the float buffers are used as they are. */
+const void *asOperand(const float *x, long long n, Precision p, std::unique_ptr<Scratch> &holder) {
+  if (p != Precision::Bf16) return x;
+  Runtime &rt = runtime();
+  holder = std::make_unique<Scratch>((size_t)n * 2);
+  rt.launched(launchToBf16(rt.stream, x, holder->ptr, n), "to bf16");
+  return holder->ptr;
+}
+
+}  // namespace
+
+void convForward(const ConvShape &s, const float *x, const float *filter, float *y) {
+  Runtime &rt = runtime();
+  DnnApi &api = rt.api;
+  Precision p = rt.precision;
+  Scratch krsc((size_t)filterSize(s) * 4);
+  transposeFilter(s, filter, (float *)krsc.ptr, true);
+  std::unique_ptr<Scratch> xb, wb, yb;
+  const void *xo = asOperand(x, inputSize(s), p, xb);
+  const void *wo = asOperand((const float *)krsc.ptr, filterSize(s), p, wb);
+  void *yo = y;
+  if (p == Precision::Bf16) {
+    yb = std::make_unique<Scratch>((size_t)outputSize(s) * 2);
+    yo = yb->ptr;
+  }
+  PlanKey key = keyOf(ConvKind::Forward, s, p);
+  auto found = plans.find(key);
+  if (found == plans.end()) {
+    ConvPlan plan = makeDescriptors(s, p);
+    searchOnce([&](void *ws, size_t bytes) {
+      cudnnAlgoPerf<cudnnConvolutionFwdAlgo_t> results[16];
+      int count = 0;
+      checkCudnn(api.cudnnFindConvolutionForwardAlgorithmEx(rt.cudnn, plan.x, xo, plan.w, wo, plan.conv, plan.y, yo, 16, &count, results, ws, bytes),
+                 "cudnnFindConvolutionForwardAlgorithmEx");
+      choose(plan, results, count, p, "the convolution");
+    });
+    found = plans.emplace(key, plan).first;
+  }
+  const ConvPlan &plan = found->second;
+  withWorkspace(plan.workspace, [&](void *ws, size_t bytes) {
+    checkCudnn(api.cudnnConvolutionForward(rt.cudnn, one(), plan.x, xo, plan.w, wo, plan.conv, plan.algo, ws, bytes, zero(), plan.y, yo),
+               "cudnnConvolutionForward");
+  });
+  rt.dispatches += 1;
+  if (p == Precision::Bf16) rt.launched(launchFromBf16(rt.stream, yo, y, outputSize(s)), "from bf16");
+}
+
+void convBackwardData(const ConvShape &s, const float *dy, const float *filter, float *dx) {
+  Runtime &rt = runtime();
+  DnnApi &api = rt.api;
+  Precision p = rt.precision;
+  Scratch krsc((size_t)filterSize(s) * 4);
+  transposeFilter(s, filter, (float *)krsc.ptr, true);
+  std::unique_ptr<Scratch> dyb, wb, dxb;
+  const void *dyo = asOperand(dy, outputSize(s), p, dyb);
+  const void *wo = asOperand((const float *)krsc.ptr, filterSize(s), p, wb);
+  void *dxo = dx;
+  if (p == Precision::Bf16) {
+    dxb = std::make_unique<Scratch>((size_t)inputSize(s) * 2);
+    dxo = dxb->ptr;
+  }
+  PlanKey key = keyOf(ConvKind::BackwardData, s, p);
+  auto found = plans.find(key);
+  if (found == plans.end()) {
+    ConvPlan plan = makeDescriptors(s, p);
+    searchOnce([&](void *ws, size_t bytes) {
+      cudnnAlgoPerf<cudnnConvolutionBwdDataAlgo_t> results[16];
+      int count = 0;
+      checkCudnn(api.cudnnFindConvolutionBackwardDataAlgorithmEx(rt.cudnn, plan.w, wo, plan.y, dyo, plan.conv, plan.x, dxo, 16, &count, results, ws, bytes),
+                 "cudnnFindConvolutionBackwardDataAlgorithmEx");
+      choose(plan, results, count, p, "the convolution's input gradient");
+    });
+    found = plans.emplace(key, plan).first;
+  }
+  const ConvPlan &plan = found->second;
+  withWorkspace(plan.workspace, [&](void *ws, size_t bytes) {
+    checkCudnn(api.cudnnConvolutionBackwardData(rt.cudnn, one(), plan.w, wo, plan.y, dyo, plan.conv, plan.algo, ws, bytes, zero(), plan.x, dxo),
+               "cudnnConvolutionBackwardData");
+  });
+  rt.dispatches += 1;
+  if (p == Precision::Bf16) rt.launched(launchFromBf16(rt.stream, dxo, dx, inputSize(s)), "from bf16");
+}
+
+void convBackwardFilter(const ConvShape &s, const float *x, const float *dy, float *dfilter) {
+  Runtime &rt = runtime();
+  DnnApi &api = rt.api;
+  Precision p = rt.precision;
+  std::unique_ptr<Scratch> xb, dyb, dwb;
+  const void *xo = asOperand(x, inputSize(s), p, xb);
+  const void *dyo = asOperand(dy, outputSize(s), p, dyb);
+  // The gradient comes out in KRSC (bf16 in bf16 mode); converted and transposed to HWIO after.
+  Scratch krsc((size_t)filterSize(s) * 4);
+  void *dwo = krsc.ptr;
+  if (p == Precision::Bf16) {
+    dwb = std::make_unique<Scratch>((size_t)filterSize(s) * 2);
+    dwo = dwb->ptr;
+  }
+  PlanKey key = keyOf(ConvKind::BackwardFilter, s, p);
+  auto found = plans.find(key);
+  if (found == plans.end()) {
+    ConvPlan plan = makeDescriptors(s, p);
+    searchOnce([&](void *ws, size_t bytes) {
+      cudnnAlgoPerf<cudnnConvolutionBwdFilterAlgo_t> results[16];
+      int count = 0;
+      checkCudnn(api.cudnnFindConvolutionBackwardFilterAlgorithmEx(rt.cudnn, plan.x, xo, plan.y, dyo, plan.conv, plan.w, dwo, 16, &count, results, ws, bytes),
+                 "cudnnFindConvolutionBackwardFilterAlgorithmEx");
+      choose(plan, results, count, p, "the convolution's filter gradient");
+    });
+    found = plans.emplace(key, plan).first;
+  }
+  const ConvPlan &plan = found->second;
+  withWorkspace(plan.workspace, [&](void *ws, size_t bytes) {
+    checkCudnn(api.cudnnConvolutionBackwardFilter(rt.cudnn, one(), plan.x, xo, plan.y, dyo, plan.conv, plan.algo, ws, bytes, zero(), plan.w, dwo),
+               "cudnnConvolutionBackwardFilter");
+  });
+  rt.dispatches += 1;
+  if (p == Precision::Bf16) rt.launched(launchFromBf16(rt.stream, dwo, (float *)krsc.ptr, filterSize(s)), "from bf16");
+  transposeFilter(s, (const float *)krsc.ptr, dfilter, false);
+}
+
+std::string convAlgorithms() {
+  static const char *kinds[] = {"fwd", "bwd-data", "bwd-filter"};
+  static const char *precisions[] = {"fp32", "tf32", "bf16"};
+  std::string out;
+  for (const auto &[key, plan] : plans) {
+    char line[256];
+    std::snprintf(line, sizeof line, "%s %s n%d h%d w%d c%d k%d %dx%d s%d p%d: algo %d math %d, %.3f ms, workspace %.1f MiB\n",
+                  kinds[std::get<0>(key)], precisions[std::get<1>(key)], std::get<2>(key), std::get<3>(key), std::get<4>(key), std::get<5>(key),
+                  std::get<6>(key), std::get<7>(key), std::get<8>(key), std::get<11>(key), std::get<13>(key), plan.algo, (int)plan.math,
+                  plan.searchMs, plan.workspace / 1048576.0);
+    out += line;
+  }
+  return out;
+}
+
+void clearConvCache() {
+  DnnApi &api = runtime().api;
+  for (auto &[key, plan] : plans) {
+    api.cudnnDestroyTensorDescriptor(plan.x);
+    api.cudnnDestroyTensorDescriptor(plan.y);
+    api.cudnnDestroyFilterDescriptor(plan.w);
+    api.cudnnDestroyConvolutionDescriptor(plan.conv);
+  }
+  plans.clear();
+}
+
+void matmul(const float *a, const float *b, float *c, int batchA, int batchB, int m, int n, int k, bool transposeA, bool transposeB) {
+  Runtime &rt = runtime();
+  Precision p = rt.precision;
+  int batch = batchA > batchB ? batchA : batchB;
+  if (m == 0 || n == 0 || batch == 0) return;
+  if (k == 0) {
+    rt.launched(launchFill(rt.stream, c, (long long)batch * m * n, 0), "matmul (k = 0)");
+    return;
+  }
+  std::unique_ptr<Scratch> ab, bb;
+  const void *ao = asOperand(a, (long long)batchA * m * k, p, ab);
+  const void *bo = asOperand(b, (long long)batchB * k * n, p, bb);
+  cudaDataType operandType = p == Precision::Bf16 ? CUDA_R_16BF : CUDA_R_32F;
+  cublasComputeType_t compute = p == Precision::Tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: swap the operands and the m/n roles.
+  long long strideA = batchA == 1 ? 0 : (long long)m * k;
+  long long strideB = batchB == 1 ? 0 : (long long)k * n;
+  checkCublas(rt.api.cublasGemmStridedBatchedEx(rt.cublas, transposeB ? CUBLAS_OP_T : CUBLAS_OP_N, transposeA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, one(),
+                                                bo, operandType, transposeB ? k : n, strideB, ao, operandType, transposeA ? m : k, strideA, zero(), c,
+                                                CUDA_R_32F, n, (long long)m * n, batch, compute, CUBLAS_GEMM_DEFAULT),
+              "cublasGemmStridedBatchedEx");
+  rt.dispatches += 1;
+}
+
+}  // namespace ib

@@ -1,0 +1,26 @@
+// Convolutions (cuDNN) and matrix products (cuBLAS) on the addon's stream, in the runtime's precision.
+#pragma once
+#include <string>
+#include "runtime.h"
+
+namespace ib {
+
+/** NHWC convolution, tfjs filter layout HWIO, symmetric zero padding, dilation 1. */
+struct ConvShape {
+  int n, h, w, c;     // input
+  int k, kh, kw;      // output channels, kernel size
+  int oh, ow;         // output size
+  int strideH, strideW, padH, padW;
+};
+
+void convForward(const ConvShape &shape, const float *x, const float *filter, float *y);
+void convBackwardData(const ConvShape &shape, const float *dy, const float *filter, float *dx);
+void convBackwardFilter(const ConvShape &shape, const float *x, const float *dy, float *dfilter);
+/** One line per cached algorithm choice: its shape key, the algorithm, its time and workspace. */
+std::string convAlgorithms();
+void clearConvCache();
+
+/** Row-major C[b] = op(A[b])·op(B[b]) (m×k by k×n); a batch of 1 broadcasts over the other's. */
+void matmul(const float *a, const float *b, float *c, int batchA, int batchB, int m, int n, int k, bool transposeA, bool transposeB);
+
+}  // namespace ib

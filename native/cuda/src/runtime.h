@@ -1,0 +1,73 @@
+// The addon's process-wide state: one device, one stream, the stream-ordered caching allocator (CUDA's
+// own memory pool with no release threshold: freed blocks stay cached for the next allocation), pinned
+// staging buffers for host transfers, the cuDNN and cuBLAS handles, and the dispatch counter.
+#pragma once
+#include <cuda_runtime_api.h>
+#include <stdexcept>
+#include <string>
+#include <vector>
+#include "dnn_api.h"
+
+namespace ib {
+
+enum class Precision : int { Fp32 = 0, Tf32 = 1, Bf16 = 2 };
+
+/** Thrown for a failed allocation; the message starts with "CUDA out of memory" (the TS side matches it). */
+struct OutOfMemory : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void checkCuda(cudaError_t status, const char *what);
+void checkCudnn(cudnnStatus_t status, const char *what);
+void checkCublas(cublasStatus_t status, const char *what);
+/** After a kernel launch: a launch error (bad configuration) surfaces here, not at the next sync. */
+void checkLaunch(const char *what);
+
+/** Page-locked host blocks for asynchronous copies; a block is free again once its event has completed. */
+class PinnedPool {
+ public:
+  struct Block {
+    void *host = nullptr;
+    size_t bytes = 0;
+    cudaEvent_t done = nullptr;
+    bool leased = false;
+  };
+  /** A block of at least `bytes`, not in use and not still being copied. */
+  Block *acquire(size_t bytes);
+  /** Gives the block back; it is reused once `done` (recorded by the caller after its copy) completes. */
+  void release(Block *block) { block->leased = false; }
+  void clear();
+  size_t totalBytes() const;
+
+ private:
+  std::vector<Block *> blocks_;
+};
+
+struct Runtime {
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  cudaMemPool_t pool = nullptr;
+  DnnApi api;
+  cudnnHandle_t cudnn = nullptr;
+  cublasHandle_t cublas = nullptr;
+  void *cublasWorkspace = nullptr;
+  Precision precision = Precision::Fp32;
+  PinnedPool pinned;
+  /** Kernels (and library calls, one each) enqueued since start; host↔device copies counted apart. */
+  unsigned long long dispatches = 0;
+  unsigned long long uploads = 0;
+  unsigned long long downloads = 0;
+  std::vector<cudaEvent_t> timingEvents;
+  bool ready = false;
+
+  void *allocate(size_t bytes);
+  void release(void *ptr);
+  /** Adds a launcher's kernel count and checks the launch. */
+  void launched(int kernels, const char *what);
+};
+
+Runtime &runtime();
+/** Throws unless init() has succeeded. */
+Runtime &readyRuntime();
+
+}  // namespace ib
