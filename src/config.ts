@@ -68,7 +68,16 @@ export interface TrainConfig {
   seed: number;
   /** tfjs backend: auto or a name from src/backend/select.ts. */
   backend: string;
+  /**
+   * Arithmetic of convolutions and matmuls: fp32 (TF32 off, comparable with PyTorch fp32), tf32, or bf16
+   * (bf16 operands, fp32 master weights; BatchNorm statistics, loss and SGD stay fp32, as PyTorch's
+   * autocast). Only the cuda backend offers tf32 and bf16; it changes results, so resuming must keep it.
+   */
+  precision: Precision;
 }
+
+export const PRECISIONS = ['fp32', 'tf32', 'bf16'] as const;
+export type Precision = (typeof PRECISIONS)[number];
 
 export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   experimentName: 'cifar10_resnet18_infobatch_r_0_5_b256',
@@ -100,6 +109,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   anneal: true,
   seed: 0,
   backend: 'auto',
+  precision: 'fp32',
 });
 
 /** An error in what the user asked for: the CLI prints its message on one line and exits 2, before any work. */
@@ -145,6 +155,9 @@ export function validateConfig(config: TrainConfig): void {
   if (!(config.pctStart > 0 && config.pctStart < 1)) throw new ConfigError(`pctStart must be in (0, 1), got ${config.pctStart}`);
   if (!CIFAR100_LABEL_SETS.includes(config.cifar100Labels)) {
     throw new ConfigError(`--cifar100_labels must be "fine" or "coarse", got "${String(config.cifar100Labels)}"`);
+  }
+  if (!(PRECISIONS as readonly string[]).includes(config.precision)) {
+    throw new ConfigError(`--precision must be one of ${PRECISIONS.join(', ')}, got "${String(config.precision)}"`);
   }
   if (config.pruneStrategy !== 'score' && config.pruneStrategy !== 'random') {
     throw new ConfigError(`--prune_strategy must be "score" or "random", got "${String(config.pruneStrategy)}"`);

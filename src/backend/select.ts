@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import type { Precision } from '../config.js';
 
 /**
  * Choosing the tfjs backend.
@@ -17,13 +18,15 @@ export interface BackendCandidate {
   readonly description: string;
   /** Whether `auto` may pick it (software-emulated GPUs, say, are only used when asked for by name). */
   readonly auto: boolean;
+  /** Precisions it can compute in (default fp32 only). */
+  readonly precisions?: readonly Precision[];
   /**
    * Loads and registers the backend, then makes it current. Resolves to the tfjs backend name (and what
    * it runs on, where that is worth a log line), or throws an Error whose message says in one line why it
    * is unavailable and how to get it. `byName` is true when the user asked for this backend by name,
    * false when `auto` tries it.
    */
-  readonly activate: (request: { readonly byName: boolean }) => Promise<string | ActivatedBackend>;
+  readonly activate: (request: { readonly byName: boolean; readonly precision: Precision }) => Promise<string | ActivatedBackend>;
 }
 
 export interface ActivatedBackend {
@@ -58,7 +61,7 @@ async function setAndCheck(tfName: string): Promise<string> {
 
 function errorLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  return text.split('\n')[0]!.slice(0, 240);
+  return text.split('\n')[0]!.slice(0, 400);
 }
 
 /** Imports an optional package by name; a missing one is reported as such, not as a stack trace. */
@@ -77,6 +80,16 @@ async function importOptional(specifier: string, installHint: string): Promise<u
 const TFJS_NODE_HINT = 'optional; its install downloads libtensorflow and needs internet';
 
 export const BACKENDS: BackendCandidate[] = [
+  {
+    name: 'cuda',
+    description: 'NVIDIA GPU: cuDNN + cuBLAS + our CUDA kernels, tensors in GPU memory (native/cuda; built by npm install where nvcc is found)',
+    auto: true,
+    precisions: ['fp32', 'tf32', 'bf16'],
+    activate: async ({ precision }) => {
+      const { activateCuda } = await import('./cuda.js');
+      return activateCuda(precision);
+    },
+  },
   {
     name: 'webgpu',
     description: 'GPU through WebGPU (@tensorflow/tfjs-backend-webgpu on Dawn, npm "webgpu"; needs a Vulkan driver)',
@@ -145,12 +158,23 @@ export const BACKEND_NAMES = ['auto', ...BACKENDS.map((b) => b.name)];
  * Activates the requested backend (or the first `auto` one that works). `log` gets one line saying
  * which backend runs and why the better ones were skipped.
  */
-export async function selectBackend(requested: string, log: (line: string) => void = () => {}): Promise<SelectedBackend> {
+export async function selectBackend(
+  requested: string,
+  log: (line: string) => void = () => {},
+  options: { readonly precision?: Precision } = {},
+): Promise<SelectedBackend> {
+  const precision = options.precision ?? 'fp32';
+  const activate = async (candidate: BackendCandidate, byName: boolean): Promise<ActivatedBackend> => {
+    if (!(candidate.precisions ?? ['fp32']).includes(precision)) {
+      throw new Error(`it computes in ${(candidate.precisions ?? ['fp32']).join('/')} only; --precision ${precision} needs --backend cuda`);
+    }
+    return activated(await candidate.activate({ byName, precision }));
+  };
   if (requested !== 'auto') {
     const candidate = BACKENDS.find((b) => b.name === requested);
     if (!candidate) throw new BackendError(`unknown backend "${requested}"; choose one of: ${BACKEND_NAMES.join(', ')}`);
     try {
-      const { tfName, detail } = activated(await candidate.activate({ byName: true }));
+      const { tfName, detail } = await activate(candidate, true);
       log(`backend: ${candidate.name} (requested)${detail ? `, ${detail}` : ''}`);
       return { name: candidate.name, tfName, skipped: [] };
     } catch (error) {
@@ -160,7 +184,7 @@ export async function selectBackend(requested: string, log: (line: string) => vo
   const skipped: string[] = [];
   for (const candidate of BACKENDS.filter((b) => b.auto)) {
     try {
-      const { tfName, detail } = activated(await candidate.activate({ byName: false }));
+      const { tfName, detail } = await activate(candidate, false);
       log(`backend: ${candidate.name} (auto${skipped.length ? `; skipped ${skipped.join('; ')}` : ''})${detail ? `, ${detail}` : ''}`);
       return { name: candidate.name, tfName, skipped };
     } catch (error) {

@@ -1,5 +1,5 @@
 import type { Options } from 'yargs';
-import { DEFAULT_CONFIG, experimentNameFor, type TrainConfig } from '../config.js';
+import { DEFAULT_CONFIG, experimentNameFor, PRECISIONS, type Precision, type TrainConfig } from '../config.js';
 import { BACKEND_NAMES, BACKENDS } from '../backend/select.js';
 import { CIFAR100_LABEL_SETS, type Cifar100Labels } from '../data/dataset.js';
 import { DATASET_NAMES } from '../data/registry.js';
@@ -65,6 +65,12 @@ export const DATA_OPTIONS = {
     choices: BACKEND_NAMES,
     describe: `tfjs backend; auto takes the first that loads of: ${BACKENDS.filter((b) => b.auto).map((b) => b.name).join(', ')}`,
   },
+  precision: {
+    type: 'string',
+    default: d.precision,
+    choices: PRECISIONS,
+    describe: 'convolution/matmul arithmetic: fp32 (TF32 off), tf32 or bf16 (fp32 master weights); tf32 and bf16 need --backend cuda',
+  },
   eval_batch_size: { type: 'number', default: d.evalBatchSize, describe: 'batch size for evaluation (memory only)' },
   test_limit: { type: 'number', default: d.testLimit, describe: 'evaluate on the first N test images only (0 = all)' },
   ...RUN_DIR_OPTIONS,
@@ -99,6 +105,7 @@ export interface DataArgs extends RunDirArgs {
   mirror?: string;
   cifar100_labels: string;
   backend: string;
+  precision: Precision;
   eval_batch_size: number;
   test_limit: number;
 }
@@ -146,6 +153,7 @@ export function configFromArgs(args: TrainArgs): TrainConfig {
     anneal: !args.no_anneal,
     seed: args.seed,
     backend: args.backend,
+    precision: args.precision,
     experimentName: '',
   };
   config.experimentName =

@@ -53,7 +53,7 @@ export const testCommand: CommandModule<object, TestArgs> = {
       throw new UsageError(`experiment "${args.experiment_name}" trained a ${config.model}, not a ${args.model}`);
     }
     const log = (line: string): void => console.log(line);
-    await selectBackend(args.backend, log);
+    await selectBackend(args.backend, log, { precision: args.precision });
     const dataset = await loadDatasetFor(
       { ...config, dataset: args.dataset ?? config.dataset, dataDir: args.data_dir ?? config.dataDir, mirror: args.mirror ?? config.mirror },
       log,

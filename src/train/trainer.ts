@@ -170,7 +170,7 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
     await rm(paths.modelDir, { recursive: true, force: true });
   }
 
-  const backend = await selectBackend(config.backend, log);
+  const backend = await selectBackend(config.backend, log, { precision: config.precision });
   const dataset = await loadDatasetFor(config, log);
   const pixels = dataset.height * dataset.width * dataset.channels;
   const train = limitSplit(dataset.train, config.trainLimit, pixels);

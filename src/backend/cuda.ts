@@ -1,0 +1,48 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { cudaVersionText, cudnnVersionText, loadCudaAddon, type CudaAddon, type CudaDeviceInfo } from './cuda/addon.js';
+import { CudaBackend } from './cuda/backend.js';
+import { describeMissing, findCudaLibraries, type SearchEnvironment } from './cuda/libraries.js';
+import { CUDA_BACKEND, registerCudaBackend } from './cuda/register.js';
+import type { Precision } from '../config.js';
+
+/**
+ * The `cuda` backend: tensors in GPU memory, cuDNN convolutions, cuBLAS matmuls and our own CUDA kernels
+ * (native/cuda). Activation checks, in order: the addon is built and loads, the driver sees a GPU, cuDNN 9
+ * and cuBLAS are found; each failure is one line saying what is missing and where it looked.
+ */
+export const PRECISION_CODES: Record<Precision, number> = { fp32: 0, tf32: 1, bf16: 2 };
+
+let active: { addon: CudaAddon; device: CudaDeviceInfo } | null = null;
+
+export async function activateCuda(precision: Precision, environment?: SearchEnvironment): Promise<{ tfName: string; detail: string }> {
+  const addon = loadCudaAddon();
+  if (!active) {
+    const probe = addon.probe();
+    if (probe.deviceCount === 0) {
+      throw new Error(`no CUDA GPU found (${probe.error ?? 'the driver reports no device'}; driver CUDA ${probe.driverVersion ? cudaVersionText(probe.driverVersion) : 'none'}, addon built for CUDA ${cudaVersionText(probe.runtimeVersion)})`);
+    }
+    const search = findCudaLibraries(environment);
+    if (!search.found) throw new Error(describeMissing(search));
+    const device = addon.init({ ...search.libraries, device: 0 });
+    registerCudaBackend(addon);
+    active = { addon, device };
+  }
+  active.addon.setPrecision(PRECISION_CODES[precision]);
+  const ok = await tf.setBackend(CUDA_BACKEND);
+  if (!ok) throw new Error('tfjs could not initialize the cuda backend');
+  await tf.ready();
+  const d = active.device;
+  const detail = `${d.name} (compute ${d.computeCapability}, ${(d.memoryBytes / 2 ** 30).toFixed(0)} GiB), driver CUDA ${cudaVersionText(d.driverVersion)}, runtime ${cudaVersionText(d.runtimeVersion)}, cuDNN ${cudnnVersionText(d.cudnnVersion)}, cuBLAS ${d.cublasVersion}, precision ${precision}`;
+  return { tfName: CUDA_BACKEND, detail };
+}
+
+/** The active cuda backend's addon (for counters, timing and memory), or null when cuda is not current. */
+export function activeCudaAddon(): CudaAddon | null {
+  return active && tf.getBackend() === CUDA_BACKEND ? active.addon : null;
+}
+
+/** Kernels that fell back to the CPU so far, by name. */
+export function cudaFallbacks(): ReadonlyMap<string, number> {
+  const backend = tf.engine().backend;
+  return backend instanceof CudaBackend ? backend.fallbacks : new Map();
+}

@@ -1,0 +1,160 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { DTYPE, type CudaAddon } from './addon.js';
+
+/** What the backend keeps per dataId: a device buffer of 4-byte elements. */
+interface DeviceData {
+  ptr: number;
+  size: number;
+  dtype: tf.DataType;
+  refCount: number;
+}
+
+/** The element type on the device: float32, or int32 for int32 and bool. */
+export function deviceType(dtype: tf.DataType): number {
+  if (dtype === 'float32') return DTYPE.float32;
+  if (dtype === 'int32' || dtype === 'bool') return DTYPE.int32;
+  throw new Error(`the cuda backend has no ${dtype} tensors`);
+}
+
+function toDeviceValues(values: tf.backend_util.BackendValues, dtype: tf.DataType): Float32Array | Int32Array {
+  if (dtype === 'float32') return values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
+  if (dtype === 'int32') return values instanceof Int32Array ? values : Int32Array.from(values as ArrayLike<number>);
+  if (dtype === 'bool') return Int32Array.from(values as ArrayLike<number>, (v) => (v ? 1 : 0));
+  throw new Error(`the cuda backend has no ${dtype} tensors`);
+}
+
+function fromDeviceValues(buffer: ArrayBuffer, dtype: tf.DataType): tf.backend_util.BackendValues {
+  if (dtype === 'float32') return new Float32Array(buffer);
+  const ints = new Int32Array(buffer);
+  return dtype === 'bool' ? Uint8Array.from(ints) : ints;
+}
+
+/**
+ * A tfjs backend whose tensors live in GPU memory. Kernels (kernels/*.ts) enqueue work on the addon's
+ * stream and return at once; data reaches the host only when read: `read` resolves when its copy has
+ * landed without blocking the event loop, `readSync` waits. Buffers come from CUDA's stream-ordered pool
+ * and go back to it when their last tensor is disposed.
+ */
+export class CudaBackend extends tf.KernelBackend {
+  private readonly data: tf.DataStorage<DeviceData>;
+  private nextId = 0;
+  /** Kernels that ran on the CPU, and how often (see fallback.ts). */
+  readonly fallbacks = new Map<string, number>();
+
+  constructor(readonly addon: CudaAddon) {
+    super();
+    this.data = new tf.DataStorage(this, tf.engine());
+  }
+
+  /** A new tensor of `shape` whose contents the caller's kernel writes (all of them). */
+  makeOutput(shape: readonly number[], dtype: tf.DataType): tf.TensorInfo {
+    const size = tf.util.sizeFromShape(shape as number[]);
+    deviceType(dtype);
+    const dataId = { id: this.nextId++ };
+    this.data.set(dataId, { ptr: this.addon.malloc(size * 4), size, dtype, refCount: 1 });
+    return { dataId, shape: [...shape], dtype };
+  }
+
+  /** As MathBackendCPU.makeTensorInfo: with values, uploads them. */
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values?: tf.backend_util.BackendValues): tf.TensorInfo {
+    if (!values) return this.makeOutput(shape, dtype);
+    return { dataId: this.write(values, shape, dtype), shape, dtype };
+  }
+
+  /** The device address of a tensor's data. */
+  ptr(tensor: tf.TensorInfo): number {
+    return this.data.get(tensor.dataId).ptr;
+  }
+
+  /** A tensor sharing `tensor`'s data (Reshape, Identity): no copy. */
+  share(tensor: tf.TensorInfo, shape: readonly number[] = tensor.shape): tf.TensorInfo {
+    this.incRef(tensor.dataId);
+    return { dataId: tensor.dataId, shape: [...shape], dtype: tensor.dtype };
+  }
+
+  /** Disposes an intermediate a kernel made. */
+  disposeIntermediate(tensor: tf.TensorInfo): void {
+    this.disposeData(tensor.dataId);
+  }
+
+  override write(values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType): tf.DataId {
+    const dataId = { id: this.nextId++ };
+    this.data.set(dataId, this.upload(values, shape, dtype, 1));
+    return dataId;
+  }
+
+  override move(dataId: tf.DataId, values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType, refCount: number): void {
+    this.data.set(dataId, this.upload(values, shape, dtype, refCount));
+  }
+
+  private upload(values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType, refCount: number): DeviceData {
+    const size = tf.util.sizeFromShape(shape);
+    const host = toDeviceValues(values, dtype);
+    if (host.length !== size) throw new Error(`cuda backend: ${host.length} values for shape [${shape}]`);
+    const ptr = this.addon.malloc(size * 4);
+    this.addon.upload(ptr, host);
+    return { ptr, size, dtype, refCount };
+  }
+
+  override readSync(dataId: tf.DataId): tf.backend_util.BackendValues {
+    const { ptr, size, dtype } = this.data.get(dataId);
+    const out = dtype === 'float32' ? new Float32Array(size) : new Int32Array(size);
+    this.addon.readSync(ptr, out);
+    return dtype === 'bool' ? Uint8Array.from(out) : out;
+  }
+
+  override async read(dataId: tf.DataId): Promise<tf.backend_util.BackendValues> {
+    const { ptr, size, dtype } = this.data.get(dataId);
+    return fromDeviceValues(await this.addon.readAsync(ptr, size * 4), dtype);
+  }
+
+  override disposeData(dataId: tf.DataId, force = false): boolean {
+    if (!this.data.has(dataId)) return true;
+    const entry = this.data.get(dataId);
+    entry.refCount--;
+    if (!force && entry.refCount > 0) return false;
+    this.addon.free(entry.ptr);
+    this.data.delete(dataId);
+    return true;
+  }
+
+  override refCount(dataId: tf.DataId): number {
+    return this.data.has(dataId) ? this.data.get(dataId).refCount : 0;
+  }
+
+  override incRef(dataId: tf.DataId): void {
+    this.data.get(dataId).refCount++;
+  }
+
+  override numDataIds(): number {
+    return this.data.numDataIds();
+  }
+
+  override memory(): { unreliable: boolean; numBytesInGPU: number; numBytesInGPUAllocated: number } {
+    const stats = this.addon.stats();
+    return { unreliable: false, numBytesInGPU: stats.bytesInUse, numBytesInGPUAllocated: stats.bytesReserved };
+  }
+
+  override timerAvailable(): boolean {
+    return true;
+  }
+
+  override async time(f: () => void): Promise<tf.BackendTimingInfo> {
+    const from = this.addon.markTime();
+    f();
+    const to = this.addon.markTime();
+    return { kernelMs: this.addon.elapsedMs(from, to) };
+  }
+
+  override floatPrecision(): 32 {
+    return 32;
+  }
+
+  override epsilon(): number {
+    return 1e-7;
+  }
+
+  override dispose(): void {
+    this.addon.synchronize();
+  }
+}
