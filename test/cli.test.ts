@@ -48,7 +48,7 @@ describe('command line', () => {
   it('rejects a non-numeric epoch count', () => assertUsageError(['train', '--num_epoch', 'many'], /--num_epoch must be a positive integer, got NaN/));
   it('rejects an unknown model', () => assertUsageError(['train', '--model', 'ResNet19'], /model.*ResNet19/));
   it('rejects an unknown flag', () => assertUsageError(['train', '--ratoi', '0.5'], /Unknown argument: ratoi/));
-  it('rejects an unknown backend', () => assertUsageError(['train', '--backend', 'cuda'], /backend/));
+  it('rejects an unknown backend', () => assertUsageError(['train', '--backend', 'tpu'], /backend/));
   it('rejects testing a model that was never saved', () =>
     assertUsageError(['test', '--experiment_name', 'cifar10_resnet18_baseline_b256', '--model', 'ResNet18'], /no saved model for experiment "cifar10_resnet18_baseline_b256"/));
   it('asks for a command', () => assertUsageError([], /name a command/));

@@ -3,7 +3,8 @@ import { rm } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { ConfigError, prunes, validateConfig, type TrainConfig } from '../config.js';
-import { selectBackend } from '../backend/select.js';
+import { BackendError, selectBackend } from '../backend/select.js';
+import { isCudaOutOfMemory } from '../backend/cuda/addon.js';
 import { BatchMaker } from '../data/augment.js';
 import { limitSplit, type ImageSplit } from '../data/dataset.js';
 import { isDatasetName, loadDatasetFor, DATASET_NAMES } from '../data/registry.js';
@@ -158,6 +159,20 @@ async function trainEpoch(context: EpochContext, epoch: number, label: string): 
 }
 
 export async function runTraining(config: TrainConfig, options: TrainOptions = {}): Promise<TrainSummary> {
+  try {
+    return await train(config, options);
+  } catch (error) {
+    // Files are written only at epoch ends, so the last checkpoint and the best model are intact.
+    if (!isCudaOutOfMemory(error)) throw error;
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new BackendError(
+      `out of GPU memory with --train_batch_size ${config.batchSize} (--eval_batch_size ${config.evalBatchSize}): ${reason}; ` +
+        `try a smaller batch, e.g. --train_batch_size ${Math.max(1, Math.floor(config.batchSize / 2))}; the last checkpoint and the best model are intact`,
+    );
+  }
+}
+
+async function train(config: TrainConfig, options: TrainOptions): Promise<TrainSummary> {
   const log = options.log ?? ((line: string) => console.log(line));
   const paths = runPaths(config.experimentName, { logDir: options.logDir ?? DEFAULT_LOG_DIR, modelDir: options.modelDir ?? DEFAULT_MODEL_DIR });
   const previous = await preflight(config, options, paths);

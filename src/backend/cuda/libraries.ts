@@ -31,6 +31,8 @@ export interface SearchEnvironment {
   readonly sitePackages: () => readonly string[];
   /** Folders holding libraries that ldconfig's cache knows. */
   readonly ldconfigDirs: () => readonly string[];
+  /** The usual system library folders. */
+  readonly systemDirs: readonly string[];
 }
 
 const CUDNN_PART_ORDER = ['graph', 'engines_precompiled', 'engines_runtime_compiled', 'heuristic', 'ops', 'cnn', 'adv'];
@@ -64,6 +66,7 @@ export const SYSTEM_ENVIRONMENT: SearchEnvironment = {
     const dirs = lines.map((line) => /=>\s*(\/\S+)$/.exec(line)?.[1]).filter((p): p is string => Boolean(p)).map((p) => path.dirname(p));
     return [...new Set(dirs)];
   },
+  systemDirs: ['/usr/local/cuda/lib64', '/usr/local/cuda/targets/x86_64-linux/lib', '/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'],
 };
 
 /** The folders searched, in order, without duplicates. */
@@ -76,7 +79,7 @@ export function searchDirectories(environment: SearchEnvironment): string[] {
   }
   dirs.push(...(env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean));
   const sites = [...environment.sitePackages()];
-  for (const venv of [env.VIRTUAL_ENV, path.resolve('.venv'), path.resolve('venv')]) {
+  for (const venv of [env.VIRTUAL_ENV, env.INFOBATCH_VENV]) {
     if (!venv) continue;
     for (const lib of ['lib', 'lib64']) for (const python of listDir(path.join(venv, lib)).filter((n) => n.startsWith('python'))) sites.push(path.join(venv, lib, python, 'site-packages'));
   }
@@ -85,7 +88,7 @@ export function searchDirectories(environment: SearchEnvironment): string[] {
     for (const name of listDir(path.join(site, 'nvidia'))) dirs.push(path.join(site, 'nvidia', name, 'lib'));
   }
   if (env.CONDA_PREFIX) dirs.push(path.join(env.CONDA_PREFIX, 'lib'));
-  dirs.push('/usr/local/cuda/lib64', '/usr/local/cuda/targets/x86_64-linux/lib', '/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib');
+  dirs.push(...environment.systemDirs);
   dirs.push(...environment.ldconfigDirs());
   return [...new Set(dirs.map((d) => path.resolve(d)))];
 }
