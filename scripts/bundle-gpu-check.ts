@@ -39,6 +39,25 @@ function sizeOf(path: string): number {
 
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
+/**
+ * What building the cuda addon on the GPU machine needs besides nvcc: its sources and build script,
+ * node-addon-api's headers and Node's N-API headers (no Node.js is installed there).
+ */
+function copyCudaSources(folder: string): void {
+  const sources = join(repo, 'native', 'cuda', 'src');
+  mkdirSync(join(folder, 'native', 'cuda', 'src'), { recursive: true });
+  for (const name of readdirSync(sources)) copyFileSync(join(sources, name), join(folder, 'native', 'cuda', 'src', name));
+  mkdirSync(join(folder, 'scripts'), { recursive: true });
+  copyFileSync(join(repo, 'scripts', 'build-cuda.mjs'), join(folder, 'scripts', 'build-cuda.mjs'));
+  const addonApi = dirname(require.resolve('node-addon-api/package.json'));
+  mkdirSync(join(folder, 'node_modules', 'node-addon-api'), { recursive: true });
+  for (const name of ['napi.h', 'napi-inl.h', 'napi-inl.deprecated.h', 'package.json']) copyFileSync(join(addonApi, name), join(folder, 'node_modules', 'node-addon-api', name));
+  const nodeInclude = [join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node'].find((dir) => existsSync(join(dir, 'node_api.h')));
+  if (!nodeInclude) throw new Error("Node's headers (node_api.h) not found: install them (Debian: libnode-dev) to pack the cuda build");
+  mkdirSync(join(folder, 'include', 'node'), { recursive: true });
+  for (const name of ['node_api.h', 'node_api_types.h', 'js_native_api.h', 'js_native_api_types.h']) copyFileSync(join(nodeInclude, name), join(folder, 'include', 'node', name));
+}
+
 async function main(): Promise<number> {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     console.error(`bundle-gpu-check: the hand-over is for linux-x64; this is ${process.platform}-${process.arch}`);
@@ -84,14 +103,32 @@ async function main(): Promise<number> {
     logLevel: 'warning',
   });
 
+  // The cuda tests, bundled the same way, so the GPU machine runs them with the bundled Node alone.
+  await build({
+    entryPoints: [join(repo, 'test', 'cuda.test.ts')],
+    outfile: join(folder, 'cuda-tests.mjs'),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
+    plugins: [stubCanvas],
+    ignoreAnnotations: true,
+    define: { __dirname: '__ibDirname', __filename: '__ibFilename' },
+    banner: { js: BANNER },
+    logLevel: 'warning',
+  });
+  copyCudaSources(folder);
+
   copyFileSync(process.execPath, join(folder, 'bin', 'node'));
   chmodSync(join(folder, 'bin', 'node'), 0o755);
   const webgpuDir = dirname(require.resolve('webgpu/package.json'));
   copyFileSync(join(webgpuDir, 'dist', 'linux-x64', 'dawn.node'), join(folder, 'dist', 'linux-x64', 'dawn.node'));
   const wasmDir = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
   for (const name of readdirSync(wasmDir).filter((n) => n.endsWith('.wasm'))) copyFileSync(join(wasmDir, name), join(folder, name));
-  for (const name of ['gpu-check.sh', 'gpu-check-torch.py', 'torch_resnet.py']) copyFileSync(join(repo, 'scripts', name), join(folder, name));
+  for (const name of ['gpu-check.sh', 'gpu-check-cuda.sh', 'gpu-check-torch.py', 'torch_resnet.py']) copyFileSync(join(repo, 'scripts', name), join(folder, name));
   chmodSync(join(folder, 'gpu-check.sh'), 0o755);
+  chmodSync(join(folder, 'gpu-check-cuda.sh'), 0o755);
 
   // The NVIDIA Vulkan driver (libGLX_nvidia.so.0) fails to create an instance without glvnd's libEGL and
   // libGLdispatch: seen on an H200 machine whose image had neither.

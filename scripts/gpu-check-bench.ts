@@ -1,6 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/select.js';
+import { activeCudaAddon, cudaFallbacks } from '../src/backend/cuda.js';
+import { PRECISIONS, type Precision } from '../src/config.js';
+import { perSampleCrossEntropy } from '../src/train/loss.js';
 import { activeWebgpuAdapter, describeAdapter, probeWebgpuAdapter } from '../src/backend/webgpu.js';
 import { buildModel, isModelName, MODEL_NAMES } from '../src/models/registry.js';
 import { makeTrainStep } from './gpu-check-train-step.js';
@@ -12,7 +15,7 @@ import { makeTrainStep } from './gpu-check-train-step.js';
  * GPU, and the median over the timed steps after the warm-up ones (shader compilation) is reported.
  * The last line is `GPU_CHECK {json}` for the shell script to read.
  */
-const USAGE = 'usage: gpu-check-bench [--backend webgpu] [--model ResNet18] [--batch 128] [--warmup 3] [--steps 10] [--probe]';
+const USAGE = 'usage: gpu-check-bench [--backend webgpu] [--precision fp32] [--model ResNet18] [--batch 128] [--warmup 3] [--steps 10] [--eval] [--probe]';
 
 function positiveInteger(text: string, flag: string): number {
   const value = Number(text);
@@ -32,9 +35,12 @@ export async function runGpuCheckBench(argv: string[]): Promise<number> {
         warmup: { type: 'string', default: '3' },
         steps: { type: 'string', default: '10' },
         probe: { type: 'boolean', default: false },
+        precision: { type: 'string', default: 'fp32' },
+        eval: { type: 'boolean', default: false },
       },
       strict: true,
     });
+    if (!(PRECISIONS as readonly string[]).includes(values.precision)) throw new Error(`--precision must be one of ${PRECISIONS.join(', ')}`);
     if (!isModelName(values.model)) throw new Error(`unknown --model "${values.model}"; choose one of: ${MODEL_NAMES.join(', ')}`);
     options = {
       backend: values.backend,
@@ -43,6 +49,8 @@ export async function runGpuCheckBench(argv: string[]): Promise<number> {
       warmup: positiveInteger(values.warmup, 'warmup'),
       steps: positiveInteger(values.steps, 'steps'),
       probe: values.probe,
+      precision: values.precision as Precision,
+      eval: values.eval,
     };
   } catch (error) {
     console.error(`gpu-check-bench: ${(error as Error).message}\n${USAGE}`);
@@ -56,7 +64,8 @@ export async function runGpuCheckBench(argv: string[]): Promise<number> {
   }
 
   tf.env().set('PROD', true); // silences the banner advertising tfjs-node
-  const selected = await selectBackend(options.backend, (line) => console.log(line));
+  const selected = await selectBackend(options.backend, (line) => console.log(line), { precision: options.precision });
+  const cuda = activeCudaAddon();
   const adapter = activeWebgpuAdapter();
   if (selected.name === 'webgpu' && adapter) console.log(`webgpu adapter: ${describeAdapter(adapter)}`);
 
@@ -71,10 +80,19 @@ export async function runGpuCheckBench(argv: string[]): Promise<number> {
 
   const times: number[] = [];
   const losses: number[] = [];
+  // On cuda: GPU time per step (events around it), kernels dispatched per step, peak device memory.
+  const gpuMs: number[] = [];
+  const dispatches: number[] = [];
   for (let i = 0; i < options.warmup + options.steps; i += 1) {
+    if (cuda && i === options.warmup) cuda.resetPeak();
+    const before = cuda ? { mark: cuda.markTime(), dispatches: cuda.stats().dispatches } : null;
     const start = performance.now();
     const value = await step(images, labels, weights);
     const seconds = (performance.now() - start) / 1000;
+    if (cuda && before && i >= options.warmup) {
+      gpuMs.push(cuda.elapsedMs(before.mark, cuda.markTime()));
+      dispatches.push(cuda.stats().dispatches - before.dispatches);
+    }
     if (!Number.isFinite(value)) throw new Error(`step ${i + 1} gave a non-finite loss (${value})`);
     losses.push(value);
     if (i >= options.warmup) times.push(seconds);
@@ -82,9 +100,32 @@ export async function runGpuCheckBench(argv: string[]): Promise<number> {
   }
   const sorted = [...times].sort((a, b) => a - b);
   const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+  const medianOf = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? null;
+  const peakBytes = cuda ? cuda.stats().peakBytesInUse : null;
+  let evalImagesPerSecond: number | null = null;
+  if (options.eval) {
+    const evalTimes: number[] = [];
+    for (let i = 0; i < options.warmup + options.steps; i += 1) {
+      const start = performance.now();
+      const outputs = tf.tidy(() => {
+        const logits = model.predict(images, { batchSize: size }) as tf.Tensor2D;
+        return [perSampleCrossEntropy(logits, labels, 0.1), tf.argMax(logits, 1)];
+      });
+      await Promise.all(outputs.map((t) => t.data()));
+      tf.dispose(outputs);
+      if (i >= options.warmup) evalTimes.push((performance.now() - start) / 1000);
+    }
+    evalImagesPerSecond = size / medianOf(evalTimes)!;
+  }
   const result = {
     framework: 'tfjs',
     backend: selected.name,
+    precision: options.precision,
+    gpuMsPerStep: medianOf(gpuMs),
+    dispatchesPerStep: medianOf(dispatches),
+    fallbacks: Object.fromEntries(cudaFallbacks()),
+    peakBytes,
+    evalImagesPerSecond,
     adapter: adapter ? describeAdapter(adapter) : null,
     model: options.model,
     params,
@@ -98,6 +139,11 @@ export async function runGpuCheckBench(argv: string[]): Promise<number> {
   };
   console.log(`${options.model} (${params.toLocaleString('en-US')} params), batch ${size}, on ${selected.name}: ` +
     `median step ${(median * 1000).toFixed(1)} ms = ${result.imagesPerSecond.toFixed(1)} img/s`);
+  if (cuda) {
+    console.log(`cuda: GPU time per step ${result.gpuMsPerStep?.toFixed(1)} ms of ${(median * 1000).toFixed(1)} ms wall; ${result.dispatchesPerStep} dispatches per step; peak ${((peakBytes ?? 0) / 2 ** 20).toFixed(0)} MiB; CPU fallbacks: ${JSON.stringify(result.fallbacks)}`);
+    console.log(`cuDNN algorithms:\n${cuda.convAlgorithms()}`);
+  }
+  if (evalImagesPerSecond) console.log(`evaluation: ${evalImagesPerSecond.toFixed(1)} img/s`);
   console.log(`GPU_CHECK ${JSON.stringify(result)}`);
   step.dispose();
   tf.dispose([images, labels, weights]);

@@ -20,16 +20,23 @@ import torch
 from torch_resnet import MODELS, make_sgd, train_step
 
 
-def measure(device, precision, batch, warmup, steps):
+def measure(device, precision, batch, warmup, steps, model_name='ResNet18', evaluate=False):
+    # bf16: autocast (bf16 convolutions and matmuls, fp32 master weights) with channels_last, TF32 off.
     tf32 = precision == 'tf32'
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
-    model = MODELS['ResNet18']().to(device).train()
+    model = MODELS[model_name]().to(device).train()
+    if precision == 'bf16':
+        model = model.to(memory_format=torch.channels_last)
     params = sum(p.numel() for p in model.parameters())
     optimizer = make_sgd(model, lr=0.05)
     images = torch.randn(batch, 3, 32, 32, device=device)
+    if precision == 'bf16':
+        images = images.contiguous(memory_format=torch.channels_last)
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
     labels = torch.arange(batch, device=device) % 10
     weights = torch.ones(batch, device=device)
 
@@ -41,17 +48,30 @@ def measure(device, precision, batch, warmup, steps):
     for i in range(warmup + steps):
         sync()
         start = time.perf_counter()
-        loss = train_step(model, optimizer, images, labels, weights)
+        with torch.autocast('cuda', dtype=torch.bfloat16, enabled=precision == 'bf16'):
+            loss = train_step(model, optimizer, images, labels, weights)
         sync()
         seconds = time.perf_counter() - start
         losses.append(loss.item())
         if i >= warmup:
             times.append(seconds)
     median = statistics.median(times)
+    peak = torch.cuda.max_memory_allocated(device) if device.type == 'cuda' else 0
+    eval_rate = None
+    if evaluate:
+        model.eval()
+        eval_times = []
+        with torch.no_grad(), torch.autocast('cuda', dtype=torch.bfloat16, enabled=precision == 'bf16'):
+            for i in range(warmup + steps):
+                sync()
+                start = time.perf_counter()
+                model(images).argmax(1).cpu()
+                eval_times.append(time.perf_counter() - start)
+        eval_rate = batch / statistics.median(eval_times[warmup:])
     return {
         'framework': 'pytorch', 'precision': precision, 'device': str(device),
         'deviceName': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu',
-        'torch': torch.__version__, 'model': 'ResNet18', 'params': params, 'batch': batch,
+        'torch': torch.__version__, 'model': model_name, 'peakBytes': peak, 'evalImagesPerSecond': eval_rate, 'params': params, 'batch': batch,
         'warmup': warmup, 'steps': steps, 'medianStepSeconds': median, 'imagesPerSecond': batch / median,
         'firstLoss': losses[0], 'lastLoss': losses[-1],
     }
@@ -63,15 +83,17 @@ def main():
     parser.add_argument('--warmup', type=int, default=5)
     parser.add_argument('--steps', type=int, default=20)
     parser.add_argument('--device', default='cuda', help="'cuda' (default) or 'cpu' (to test this script without a GPU)")
-    parser.add_argument('--precision', nargs='+', default=['fp32', 'tf32'], choices=['fp32', 'tf32'])
+    parser.add_argument('--precision', nargs='+', default=['fp32', 'tf32'], choices=['fp32', 'tf32', 'bf16'])
+    parser.add_argument('--model', default='ResNet18', choices=sorted(MODELS))
+    parser.add_argument('--eval', action='store_true', help='also time inference (eval mode, no grad)')
     args = parser.parse_args()
     if args.device == 'cuda' and not torch.cuda.is_available():
         print('gpu-check-torch: PyTorch sees no CUDA GPU', file=sys.stderr)
         return 3
     device = torch.device(args.device)
     for precision in args.precision:
-        result = measure(device, precision, args.batch, args.warmup, args.steps)
-        print(f"PyTorch {result['torch']} ResNet18 ({result['params']:,} params), batch {args.batch}, {precision}, "
+        result = measure(device, precision, args.batch, args.warmup, args.steps, args.model, args.eval)
+        print(f"PyTorch {result['torch']} {args.model} ({result['params']:,} params), batch {args.batch}, {precision}, "
               f"on {result['deviceName']}: median step {result['medianStepSeconds'] * 1000:.1f} ms = "
               f"{result['imagesPerSecond']:.1f} img/s", flush=True)
         print('GPU_CHECK ' + json.dumps(result), flush=True)

@@ -10,11 +10,13 @@
 # or from a checkout with `npm install` done (uses the repository's node and sources through tsx).
 #
 # Settings (environment): GPU_CHECK_MODEL (ResNet18), GPU_CHECK_BATCH (128), GPU_CHECK_WARMUP (3),
-# GPU_CHECK_STEPS (10), GPU_CHECK_BACKEND (webgpu), PYTHON (python3), GPU_CHECK_TORCH_DEVICE (cuda),
+# GPU_CHECK_STEPS (10), GPU_CHECK_BACKEND (webgpu; cuda runs gpu-check-cuda.sh instead), PYTHON (python3), GPU_CHECK_TORCH_DEVICE (cuda),
 # GPU_CHECK_TORCH_STEPS (20).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The cuda backend has its own, longer check (build on the machine, tests, benchmark, training).
+if [[ "${GPU_CHECK_BACKEND:-}" == cuda ]]; then exec bash "$here/gpu-check-cuda.sh" "$@"; fi
 model=${GPU_CHECK_MODEL:-ResNet18}
 batch=${GPU_CHECK_BATCH:-128}
 warmup=${GPU_CHECK_WARMUP:-3}

@@ -39,16 +39,35 @@ class BasicBlock(nn.Module):
         return F.relu(y + self.shortcut(x))
 
 
+class Bottleneck(nn.Module):
+    """1x1, 3x3 (stride), 1x1 x4 expansion, projection shortcut where the shape changes (as src/models/resnet.ts)."""
+    def __init__(self, cin, width, stride, shortcut):
+        super().__init__()
+        cout = width * 4
+        self.conv1, self.bn1 = nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width)
+        self.conv2, self.bn2 = nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width)
+        self.conv3, self.bn3 = nn.Conv2d(width, cout, 1, bias=False), nn.BatchNorm2d(cout)
+        self.proj = None
+        if stride != 1 or cin != cout:
+            self.proj = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = F.relu(self.bn2(self.conv2(y)))
+        y = self.bn3(self.conv3(y))
+        return F.relu(y + (self.proj(x) if self.proj is not None else x))
+
+
 class CifarResNet(nn.Module):
-    def __init__(self, blocks, widths, shortcut, num_classes=10):
+    def __init__(self, blocks, widths, shortcut, num_classes=10, block=BasicBlock, expansion=1):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU())
         layers, cin = [], widths[0]
         for stage, (count, width) in enumerate(zip(blocks, widths)):
             for block in range(count):
                 stride = 2 if stage > 0 and block == 0 else 1
-                layers.append(BasicBlock(cin, width, stride, shortcut))
-                cin = width
+                layers.append(block(cin, width, stride, shortcut))
+                cin = width * expansion
         self.blocks = nn.Sequential(*layers)
         self.fc = nn.Linear(cin, num_classes)
 
@@ -60,6 +79,7 @@ class CifarResNet(nn.Module):
 MODELS = {
     'ResNet18': lambda: CifarResNet([2, 2, 2, 2], [64, 128, 256, 512], 'projection'),
     'ResNet20': lambda: CifarResNet([3, 3, 3], [16, 32, 64], 'zero-pad'),
+    'ResNet50': lambda: CifarResNet([3, 4, 6, 3], [64, 128, 256, 512], 'projection', block=Bottleneck, expansion=4),
     'ResNet18Narrow': lambda: CifarResNet([2, 2, 2, 2], [16, 32, 64, 128], 'projection'),
 }
 

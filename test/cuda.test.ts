@@ -12,7 +12,7 @@ import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, RELU_GRAD, SGD_MOMENTUM } from
 import { buildModel } from '../src/models/registry.js';
 import { perSampleCrossEntropy } from '../src/train/loss.js';
 import { makeTrainStep } from '../scripts/gpu-check-train-step.js';
-import { runCli } from './helpers/run-cli.js';
+import { cliSourcesPresent, runCli } from './helpers/run-cli.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'infobatch-cuda-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -95,7 +95,7 @@ async function gpuUnavailable(): Promise<string | null> {
 const skipReason = await gpuUnavailable();
 if (skipReason) console.log(`cuda GPU tests skipped: ${skipReason}`);
 
-describe('--backend cuda and --precision on the command line', () => {
+describe('--backend cuda and --precision on the command line', { skip: cliSourcesPresent ? false : 'the CLI sources are not here' }, () => {
   it('without a GPU, --backend cuda is one line saying what is missing, exit 2, before any data is loaded', { skip: skipReason ? false : 'a GPU is here' }, () => {
     const { status, stderr } = runCli(scratch, ['train', '--backend', 'cuda', '--dataset', 'fashion-mnist', '--data_dir', join(scratch, 'no-data'), '--num_epoch', '1']);
     assert.equal(status, 2, stderr);
