@@ -285,11 +285,12 @@ __global__ void avgPoolGradKernel(const float *dy, float *dx, PoolParams p) {
       for (int ox = oxLo; ox <= oxHi; ++ox) {
         int x0 = ox * p.sw - p.pl;
         if (xx < x0 || xx >= x0 + p.kw) continue;
-        int count = windowCount(p, oy, ox);
-        if (count > 0) sum += dy[(((long long)b * p.oh + oy) * p.ow + ox) * p.c + c] / count;
+        sum += dy[(((long long)b * p.oh + oy) * p.ow + ox) * p.c + c];
       }
     }
-    dx[i] = sum;
+    // tfjs's AvgPoolGrad divides by the whole window (kh·kw), padding included, although its forward
+    // divides by the in-bounds count: matched here, as every tfjs backend does.
+    dx[i] = sum / (p.kh * p.kw);
   }
 }
 

@@ -57,7 +57,8 @@ int launchOneHot(cudaStream_t s, const int *indices, void *out, long long n, int
 int launchGather(cudaStream_t s, const void *x, const int *indices, void *out, long long outer, long long axisSize, long long inner, long long m);
 /** Softmax (or log-softmax) over the last axis of [rows, cols]. */
 int launchSoftmax(cudaStream_t s, const float *x, float *y, long long rows, int cols, bool logSoftmax);
-/** NHWC average pooling; p: n h w c oh ow kh kw strideH strideW padTop padLeft. Divides by the in-bounds count (as tfjs). */
+/** NHWC average pooling; p: n h w c oh ow kh kw strideH strideW padTop padLeft. The forward divides by the
+ *  in-bounds count, the gradient by kh·kw (both as tfjs). */
 int launchAvgPool(cudaStream_t s, const float *x, float *y, const int *p);
 int launchAvgPoolGrad(cudaStream_t s, const float *dy, float *dx, const int *p);
 int launchToBf16(cudaStream_t s, const float *x, void *y, long long n);

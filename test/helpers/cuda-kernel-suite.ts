@@ -1,0 +1,283 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import type { CudaAddon } from '../../src/backend/cuda/addon.js';
+import { cudaFallbacks } from '../../src/backend/cuda.js';
+import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, RELU_GRAD, SGD_MOMENTUM } from '../../src/ops/kernel-names.js';
+import { buildModel } from '../../src/models/registry.js';
+import { perSampleCrossEntropy } from '../../src/train/loss.js';
+import { makeTrainStep } from '../../scripts/gpu-check-train-step.js';
+
+/**
+ * The cuda backend's kernels against the cpu backend, shared by test/cuda.test.ts (the real addon, on a
+ * GPU) and test/cuda-emulated.test.ts (the addon's interface emulated in JavaScript, on any machine).
+ */
+export interface SuiteOptions {
+  /** false, or why the suite cannot run here. */
+  readonly skip: string | false;
+  /** Makes `cuda` the current backend and returns its addon. */
+  readonly setup: () => Promise<CudaAddon>;
+  /** Steps of the memory-growth test (the baseline is taken after 10) and of the learning test. */
+  readonly memorySteps: number;
+  readonly learnSteps: number;
+}
+
+/** Reproducible inputs in [−1, 1). */
+function random(n: number, seed: number): Float32Array {
+  let state = seed * 2654435761 + 1;
+  return Float32Array.from({ length: n }, () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 31 - 1;
+  });
+}
+const t = (shape: number[], seed: number) => tf.tensor(random(shape.reduce((a, b) => a * b, 1), seed), shape);
+
+/** ‖a − b‖ / ‖b‖ (absolute where b is all zeros); NaN never passes. */
+function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < want.length; i++) {
+    diff += (got[i]! - want[i]!) ** 2;
+    norm += want[i]! ** 2;
+  }
+  const error = Math.sqrt(diff) / (norm > 0 ? Math.sqrt(norm) : 1);
+  return Number.isNaN(error) ? Infinity : error;
+}
+
+/** Runs `build` on cpu and on cuda and compares every output. */
+async function matchesCpu(build: () => tf.Tensor | tf.Tensor[], tolerance = 1e-5, label = ''): Promise<void> {
+  const run = async (backend: string) => {
+    await tf.setBackend(backend);
+    const outputs = tf.tidy(() => {
+      const out = build();
+      return Array.isArray(out) ? out : [out];
+    });
+    const values = outputs.map((o) => ({ shape: o.shape, dtype: o.dtype, data: Array.from(o.dataSync()) }));
+    tf.dispose(outputs);
+    return values;
+  };
+  const want = await run('cpu');
+  const got = await run('cuda');
+  assert.equal(got.length, want.length);
+  got.forEach((g, i) => {
+    assert.deepEqual(g.shape, want[i]!.shape, `${label} output ${i} shape`);
+    assert.equal(g.dtype, want[i]!.dtype, `${label} output ${i} dtype`);
+    const error = relativeError(g.data, want[i]!.data);
+    assert.ok(error <= tolerance, `${label} output ${i}: relative error ${error} > ${tolerance}`);
+  });
+}
+
+export function defineCudaKernelSuite(title: string, options: SuiteOptions): void {
+describe(title, { skip: options.skip }, () => {
+  let addon: CudaAddon;
+  before(async () => {
+    addon = await options.setup();
+  });
+  after(async () => {
+    addon?.setPrecision(0);
+    await tf.setBackend('cpu');
+  });
+
+  const convCases: Array<{ x: number[]; f: number[]; stride: number; pad: 'same' | 'valid' | number }> = [
+    { x: [2, 9, 9, 3], f: [3, 3, 3, 8], stride: 1, pad: 'same' },
+    { x: [2, 8, 8, 4], f: [3, 3, 4, 8], stride: 2, pad: 'same' }, // asymmetric 'same' padding
+    { x: [3, 7, 5, 5], f: [1, 1, 5, 6], stride: 1, pad: 'valid' },
+    { x: [2, 8, 8, 6], f: [1, 1, 6, 4], stride: 2, pad: 'same' },
+    { x: [2, 11, 11, 4], f: [3, 3, 4, 5], stride: 2, pad: 1 },
+    { x: [1, 6, 6, 2], f: [3, 3, 2, 3], stride: 1, pad: 'valid' },
+  ];
+  for (const [i, c] of convCases.entries()) {
+    it(`Conv2D, its input and filter gradients: x ${c.x}, filter ${c.f}, stride ${c.stride}, pad ${c.pad}`, async () => {
+      const build = () => {
+        const x = t(c.x, 10 + i);
+        const f = t(c.f, 20 + i);
+        const y = tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.stride, c.pad);
+        const dy = t(y.shape, 30 + i);
+        const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad), dy)))([x, f]);
+        return [y, dx!, df!];
+      };
+      await matchesCpu(build, 1e-5, 'fp32');
+      addon.setPrecision(2);
+      try {
+        await matchesCpu(build, 2e-2, 'bf16'); // bf16 operands: ~3 significant digits
+      } finally {
+        addon.setPrecision(0);
+      }
+    });
+  }
+
+  it('matmul: transposes, batches, a broadcast batch, the fused bias + relu; bf16 looser', async () => {
+    const build = () => [
+      tf.matMul(t([5, 7], 1), t([7, 3], 2)),
+      tf.matMul(t([7, 5], 3), t([3, 7], 4), true, true),
+      tf.matMul(t([4, 5, 6], 5), t([4, 6, 2], 6)),
+      tf.matMul(t([4, 5, 6], 7), t([1, 6, 2], 8)),
+      tf.fused.matMul({ a: t([9, 17], 9), b: t([17, 10], 10), bias: t([10], 11), activation: 'relu' }),
+    ];
+    await matchesCpu(build, 1e-5);
+    addon.setPrecision(2);
+    try {
+      await matchesCpu(build, 2e-2, 'bf16');
+    } finally {
+      addon.setPrecision(0);
+    }
+  });
+
+  it('element-wise binary ops with broadcasting, comparisons and int32', async () => {
+    await matchesCpu(() => {
+      const a = t([2, 3, 4, 5], 1);
+      const outs: tf.Tensor[] = [];
+      for (const b of [t([2, 3, 4, 5], 2), t([5], 3), t([4, 1], 4), t([2, 1, 4, 1], 5), tf.scalar(0.25), t([3, 1, 1], 6)]) {
+        outs.push(tf.add(a, b), tf.sub(b, a), tf.mul(a, b), tf.div(a, tf.add(tf.abs(b), 0.5)), tf.maximum(a, b), tf.minimum(a, b), tf.squaredDifference(a, b));
+        outs.push(tf.cast(tf.greater(a, b), 'float32'), tf.cast(tf.equal(tf.sign(a), tf.sign(b)), 'float32'));
+      }
+      const i = tf.tensor1d([3, -2, 7, 0, 5], 'int32');
+      outs.push(tf.cast(tf.add(i, tf.tensor1d([1, 2, 3, 4, 5], 'int32')), 'float32'), tf.cast(tf.mul(i, tf.scalar(3, 'int32')), 'float32'));
+      return outs;
+    });
+  });
+
+  it('unary ops', async () => {
+    await matchesCpu(() => {
+      const x = t([3, 17], 7);
+      const positive = tf.add(tf.abs(x), 0.1);
+      return [tf.relu(x), tf.relu6(tf.mul(x, 10)), tf.step(x), tf.neg(x), tf.square(x), tf.sqrt(positive), tf.rsqrt(positive), tf.exp(x), tf.log(positive), tf.reciprocal(positive), tf.sigmoid(x), tf.tanh(x), tf.leakyRelu(x, 0.1), tf.elu(x), tf.clipByValue(x, -0.3, 0.4)];
+    });
+  });
+
+  it('reductions over each axis, axis sets and all axes; arg max; softmax', async () => {
+    await matchesCpu(() => {
+      const x = t([4, 5, 6, 7], 3);
+      const outs: tf.Tensor[] = [];
+      for (const axis of [0, 1, 2, 3, [0, 1, 2], [1, 2], [0, 2], [1, 3], [0, 1, 2, 3]]) {
+        outs.push(tf.sum(x, axis), tf.mean(x, axis, true), tf.max(x, axis), tf.min(x, axis));
+      }
+      outs.push(tf.cast(tf.argMax(x, 3), 'float32'), tf.cast(tf.argMax(x, 1), 'float32'), tf.softmax(t([6, 10], 4)), tf.logSoftmax(t([6, 10], 5)));
+      outs.push(tf.sum(t([300_000], 6)), tf.sum(t([3000, 130], 7), 0));
+      return outs;
+    }, 1e-5);
+  });
+
+  it('copies: transpose, tile, slice, pad, concat, broadcastTo, gather, one-hot, cast, reshape', async () => {
+    await matchesCpu(() => {
+      const x = t([2, 3, 4, 5], 8);
+      const labels = tf.tensor1d([3, 0, 9, 4], 'int32');
+      return [
+        tf.transpose(x, [0, 3, 1, 2]),
+        tf.tile(t([2, 3], 9), [3, 2]),
+        tf.slice(x, [1, 0, 2, 1], [1, 3, 2, 3]),
+        tf.pad(x, [[0, 0], [1, 1], [2, 0], [0, 3]], 0.5),
+        tf.concat([x, t([2, 3, 4, 2], 10)], 3),
+        tf.broadcastTo(t([1, 5], 11), [4, 5]),
+        tf.gather(t([10, 3], 12), labels),
+        tf.oneHot(labels, 10),
+        tf.cast(tf.cast(tf.mul(x, 3), 'int32'), 'float32'),
+        tf.reshape(x, [6, 20]),
+      ];
+    });
+  });
+
+  it('average pooling and its gradient; inference batch norm', async () => {
+    await matchesCpu(() => {
+      const x = t([2, 8, 8, 3], 13);
+      const pooled = tf.avgPool(x as tf.Tensor4D, 1, 2, 'valid');
+      const dx = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(a as tf.Tensor4D, 3, 2, 'same'), t([2, 4, 4, 3], 14))))(x);
+      const bn = tf.batchNorm(x, t([3], 15), tf.add(tf.abs(t([3], 16)), 0.5), t([3], 17), t([3], 18), 1e-5);
+      return [pooled, dx, bn, tf.mean(x, [1, 2])];
+    });
+  });
+
+  it(`${BATCH_NORM_TRAIN} and ${BATCH_NORM_TRAIN_GRAD} match the batch-norm formula and its autodiff gradient`, async () => {
+    const shape = [4, 6, 6, 8];
+    const epsilon = 1e-5;
+    const run = (name: string, inputs: Record<string, tf.Tensor>) => tf.engine().runKernel(name, inputs as never, { epsilon } as never) as tf.Tensor[];
+    await tf.setBackend('cpu');
+    const composite = tf.tidy(() => {
+      const [x, gamma, beta, dy] = [t(shape, 1), t([8], 2), t([8], 3), t(shape, 4)];
+      const { mean, variance } = tf.moments(x, [0, 1, 2]);
+      const norm = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+        const m = tf.moments(a, [0, 1, 2]);
+        return tf.add(tf.mul(tf.div(tf.sub(a, m.mean), tf.sqrt(tf.add(m.variance, epsilon))), g), b);
+      };
+      const [dx, dg, db] = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(norm(a, g, b), dy)))([x, gamma, beta]);
+      return [norm(x, gamma, beta), mean, variance, dx!, dg!, db!].map((v) => v.dataSync().slice());
+    });
+    await tf.setBackend('cuda');
+    const fused = tf.tidy(() => {
+      const [x, gamma, beta, dy] = [t(shape, 1), t([8], 2), t([8], 3), t(shape, 4)];
+      const [y, mean, variance] = run(BATCH_NORM_TRAIN, { x, gamma, beta });
+      const [dx, dg, db] = run(BATCH_NORM_TRAIN_GRAD, { x, dy, gamma, mean: mean!, variance: variance! });
+      return [y!, mean!, variance!, dx!, dg!, db!].map((v) => v.dataSync().slice());
+    });
+    fused.forEach((values, i) => assert.ok(relativeError(values, composite[i]!) < 1e-4, `output ${i}: ${relativeError(values, composite[i]!)}`));
+  });
+
+  it(`${RELU_GRAD} and ${SGD_MOMENTUM} (first and later steps)`, async () => {
+    const reluGrad = () => tf.engine().runKernel(RELU_GRAD, { dy: t([5, 7], 1), y: tf.relu(t([5, 7], 2)) } as never, {} as never) as tf.Tensor;
+    await tf.setBackend('cpu');
+    const want = tf.tidy(() => tf.mul(t([5, 7], 1), tf.step(tf.relu(t([5, 7], 2)))).dataSync().slice());
+    await tf.setBackend('cuda');
+    assert.ok(relativeError(tf.tidy(() => reluGrad().dataSync().slice()), want) < 1e-7);
+    for (const firstStep of [true, false]) {
+      const shapes = [[3, 3, 4, 5], [5], [10_000]];
+      const params = shapes.map((s, i) => t(s, 40 + i));
+      const grads = shapes.map((s, i) => t(s, 50 + i));
+      const buffers = shapes.map((s, i) => t(s, 60 + i));
+      const attrs = { lr: 0.05, momentum: 0.9, weightDecay: 5e-4, firstStep };
+      const outs = tf.engine().runKernel(SGD_MOMENTUM, Object.fromEntries([...params, ...grads, ...buffers].map((v, i) => [String(i), v])) as never, attrs as never) as tf.Tensor[];
+      shapes.forEach((_, i) => {
+        const p = params[i]!.dataSync();
+        const g = grads[i]!.dataSync();
+        const b = buffers[i]!.dataSync();
+        const buf = Float32Array.from(p, (pv, j) => (firstStep ? g[j]! + 5e-4 * pv : 0.9 * b[j]! + g[j]! + 5e-4 * pv));
+        assert.ok(relativeError(outs[shapes.length + i]!.dataSync(), buf) < 1e-6, 'buffer');
+        assert.ok(relativeError(outs[i]!.dataSync(), Float32Array.from(p, (pv, j) => pv - 0.05 * buf[j]!)) < 1e-6, 'param');
+      });
+      tf.dispose([...params, ...grads, ...buffers, ...outs]);
+    }
+  });
+
+  it(`a training step and an evaluation pass run entirely on the GPU, with no growth of tensors or device memory over ${options.memorySteps} steps`, async () => {
+    await tf.setBackend('cuda');
+    const model = buildModel('ResNetTiny', { inputShape: [16, 16, 3], numClasses: 10, seed: 1 });
+    const step = makeTrainStep(model);
+    const images = t([16, 16, 16, 3], 5) as tf.Tensor4D;
+    const labels = tf.tensor1d(Array.from({ length: 16 }, (_, i) => i % 10), 'int32');
+    const weights = tf.ones([16]) as tf.Tensor1D;
+    let baseline: { tensors: number; bytes: number } | null = null;
+    for (let i = 0; i < options.memorySteps; i++) {
+      await step(images, labels, weights);
+      if (i === 9) baseline = { tensors: tf.memory().numTensors, bytes: addon.stats().bytesInUse };
+    }
+    assert.equal(tf.memory().numTensors, baseline!.tensors, `tensors after ${options.memorySteps} steps`);
+    assert.equal(addon.stats().bytesInUse, baseline!.bytes, `device bytes in use after ${options.memorySteps} steps`);
+    const out = tf.tidy(() => {
+      const logits = model.predict(images, { batchSize: 16 }) as tf.Tensor2D;
+      return [perSampleCrossEntropy(logits, labels, 0.1), tf.argMax(logits, 1)];
+    });
+    await Promise.all(out.map((o) => o.data()));
+    tf.dispose(out);
+    assert.deepEqual([...cudaFallbacks().keys()], [], 'kernels that ran on the CPU');
+    step.dispose();
+    model.dispose();
+    tf.dispose([images, labels, weights]);
+  });
+
+  it('a short synthetic run learns (fixed batch, loss falls)', async () => {
+    await tf.setBackend('cuda');
+    const model = buildModel('ResNetTiny', { inputShape: [16, 16, 3], numClasses: 4, seed: 2 });
+    const step = makeTrainStep(model, { learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, labelSmoothing: 0 });
+    const labels = tf.tensor1d(Array.from({ length: 32 }, (_, i) => i % 4), 'int32');
+    // Each class a constant image of its own brightness plus noise: easy to learn.
+    const images = tf.tidy(() => tf.add(tf.mul(t([32, 16, 16, 3], 9), 0.3), tf.reshape(tf.cast(labels, 'float32'), [32, 1, 1, 1]))) as tf.Tensor4D;
+    const weights = tf.ones([32]) as tf.Tensor1D;
+    const losses: number[] = [];
+    for (let i = 0; i < options.learnSteps; i++) losses.push(await step(images, labels, weights));
+    assert.ok(losses[losses.length - 1]! < 0.5 * losses[0]!, `loss ${losses[0]} → ${losses[losses.length - 1]}`);
+    step.dispose();
+    model.dispose();
+    tf.dispose([images, labels, weights]);
+  });
+});
+}
