@@ -1,6 +1,7 @@
 #include "dnn.h"
 #include <cstdio>
 #include <map>
+#include <set>
 #include <memory>
 #include <tuple>
 #include "kernels.h"
@@ -9,6 +10,11 @@ namespace ib {
 namespace {
 
 enum class ConvKind { Forward = 0, BackwardData = 1, BackwardFilter = 2 };
+
+/** cuDNN supports no algorithm (or rejects the descriptors) for a shape in the requested precision. */
+struct NoAlgorithm : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 /** Descriptors and the algorithm cuDNN's search picked for one shape, kind and precision (kept for the process). */
 struct ConvPlan {
@@ -41,6 +47,19 @@ cudnnMathType_t requestedMath(Precision p) {
   return CUDNN_FMA_MATH;
 }
 
+ConvPlan makeDescriptors(const ConvShape &s, Precision p);
+
+/** Descriptors a precision cannot have (a status error) count as "no algorithm", so bf16 can fall back. */
+ConvPlan makeDescriptorsOrThrow(const ConvShape &s, Precision p) {
+  try {
+    return makeDescriptors(s, p);
+  } catch (const OutOfMemory &) {
+    throw;
+  } catch (const std::runtime_error &error) {
+    throw NoAlgorithm(error.what());
+  }
+}
+
 ConvPlan makeDescriptors(const ConvShape &s, Precision p) {
   DnnApi &api = runtime().api;
   ConvPlan plan;
@@ -71,17 +90,22 @@ size_t searchWorkspaceLimit() {
 /** Picks the fastest successful result; in fp32 only FMA ones count (no TF32 behind the user's back). */
 template <typename Perf>
 void choose(ConvPlan &plan, const Perf *results, int count, Precision p, const char *what) {
-  for (int i = 0; i < count; ++i) {
-    if (results[i].status != CUDNN_STATUS_SUCCESS) continue;
-    if (p == Precision::Fp32 && results[i].mathType != CUDNN_FMA_MATH) continue;
-    plan.algo = results[i].algo;
-    plan.workspace = results[i].memory;
-    plan.searchMs = results[i].time;
-    plan.math = p == Precision::Fp32 ? CUDNN_FMA_MATH : results[i].mathType;
-    checkCudnn(runtime().api.cudnnSetConvolutionMathType(plan.conv, plan.math), "cudnnSetConvolutionMathType");
-    return;
+  // Results come sorted by time. In fp32 an FMA result is preferred; one reported with another math type
+  // still ran under the descriptor's FMA setting, which is set again below.
+  int pick = -1;
+  for (int i = 0; i < count && pick < 0; ++i) {
+    if (results[i].status == CUDNN_STATUS_SUCCESS && (p != Precision::Fp32 || results[i].mathType == CUDNN_FMA_MATH)) pick = i;
   }
-  throw std::runtime_error(std::string("cuDNN found no algorithm for ") + what + " of this shape");
+  for (int i = 0; i < count && pick < 0; ++i) {
+    if (results[i].status == CUDNN_STATUS_SUCCESS) pick = i;
+  }
+  if (pick < 0) throw NoAlgorithm(std::string("cuDNN found no algorithm for ") + what + " of this shape");
+  const Perf &result = results[pick];
+  plan.algo = result.algo;
+  plan.workspace = result.memory;
+  plan.searchMs = result.time;
+  plan.math = p == Precision::Fp32 ? CUDNN_FMA_MATH : result.mathType;
+  checkCudnn(runtime().api.cudnnSetConvolutionMathType(plan.conv, plan.math), "cudnnSetConvolutionMathType");
 }
 
 /** Runs `body(workspace, bytes)` with a workspace of `bytes` from the allocator, freed after (stream-ordered). */
@@ -116,6 +140,15 @@ void searchOnce(Search search) {
     throw;
   }
   if (workspace) checkCuda(cudaFree(workspace), "cudaFree");
+}
+
+/** A failed search: in bf16 the caller falls back to fp32 for the shape; otherwise it is an error. */
+void checkFind(cudnnStatus_t status, const char *what) {
+  try {
+    checkCudnn(status, what);
+  } catch (const std::runtime_error &error) {
+    throw NoAlgorithm(error.what());
+  }
 }
 
 const void *one() { static const float v = 1.f; return &v; }
@@ -160,12 +193,9 @@ const void *asOperand(const float *x, long long n, Precision p, std::unique_ptr<
   return holder->ptr;
 }
 
-}  // namespace
-
-void convForward(const ConvShape &s, const float *x, const float *filter, float *y) {
+void convForwardIn(Precision p, const ConvShape &s, const float *x, const float *filter, float *y) {
   Runtime &rt = runtime();
   DnnApi &api = rt.api;
-  Precision p = rt.precision;
   Scratch krsc((size_t)filterSize(s) * 4);
   transposeFilter(s, filter, (float *)krsc.ptr, true);
   std::unique_ptr<Scratch> xb, wb, yb;
@@ -179,11 +209,11 @@ void convForward(const ConvShape &s, const float *x, const float *filter, float 
   PlanKey key = keyOf(ConvKind::Forward, s, p);
   auto found = plans.find(key);
   if (found == plans.end()) {
-    ConvPlan plan = makeDescriptors(s, p);
+    ConvPlan plan = makeDescriptorsOrThrow(s, p);
     searchOnce([&](void *ws, size_t bytes) {
       cudnnAlgoPerf<cudnnConvolutionFwdAlgo_t> results[16];
       int count = 0;
-      checkCudnn(api.cudnnFindConvolutionForwardAlgorithmEx(rt.cudnn, plan.x, xo, plan.w, wo, plan.conv, plan.y, yo, 16, &count, results, ws, bytes),
+      checkFind(api.cudnnFindConvolutionForwardAlgorithmEx(rt.cudnn, plan.x, xo, plan.w, wo, plan.conv, plan.y, yo, 16, &count, results, ws, bytes),
                  "cudnnFindConvolutionForwardAlgorithmEx");
       choose(plan, results, count, p, "the convolution");
     });
@@ -198,10 +228,9 @@ void convForward(const ConvShape &s, const float *x, const float *filter, float 
   if (p == Precision::Bf16) rt.launched(launchFromBf16(rt.stream, yo, y, outputSize(s)), "from bf16");
 }
 
-void convBackwardData(const ConvShape &s, const float *dy, const float *filter, float *dx) {
+void convBackwardDataIn(Precision p, const ConvShape &s, const float *dy, const float *filter, float *dx) {
   Runtime &rt = runtime();
   DnnApi &api = rt.api;
-  Precision p = rt.precision;
   Scratch krsc((size_t)filterSize(s) * 4);
   transposeFilter(s, filter, (float *)krsc.ptr, true);
   std::unique_ptr<Scratch> dyb, wb, dxb;
@@ -215,11 +244,11 @@ void convBackwardData(const ConvShape &s, const float *dy, const float *filter, 
   PlanKey key = keyOf(ConvKind::BackwardData, s, p);
   auto found = plans.find(key);
   if (found == plans.end()) {
-    ConvPlan plan = makeDescriptors(s, p);
+    ConvPlan plan = makeDescriptorsOrThrow(s, p);
     searchOnce([&](void *ws, size_t bytes) {
       cudnnAlgoPerf<cudnnConvolutionBwdDataAlgo_t> results[16];
       int count = 0;
-      checkCudnn(api.cudnnFindConvolutionBackwardDataAlgorithmEx(rt.cudnn, plan.w, wo, plan.y, dyo, plan.conv, plan.x, dxo, 16, &count, results, ws, bytes),
+      checkFind(api.cudnnFindConvolutionBackwardDataAlgorithmEx(rt.cudnn, plan.w, wo, plan.y, dyo, plan.conv, plan.x, dxo, 16, &count, results, ws, bytes),
                  "cudnnFindConvolutionBackwardDataAlgorithmEx");
       choose(plan, results, count, p, "the convolution's input gradient");
     });
@@ -234,10 +263,9 @@ void convBackwardData(const ConvShape &s, const float *dy, const float *filter, 
   if (p == Precision::Bf16) rt.launched(launchFromBf16(rt.stream, dxo, dx, inputSize(s)), "from bf16");
 }
 
-void convBackwardFilter(const ConvShape &s, const float *x, const float *dy, float *dfilter) {
+void convBackwardFilterIn(Precision p, const ConvShape &s, const float *x, const float *dy, float *dfilter) {
   Runtime &rt = runtime();
   DnnApi &api = rt.api;
-  Precision p = rt.precision;
   std::unique_ptr<Scratch> xb, dyb, dwb;
   const void *xo = asOperand(x, inputSize(s), p, xb);
   const void *dyo = asOperand(dy, outputSize(s), p, dyb);
@@ -251,11 +279,11 @@ void convBackwardFilter(const ConvShape &s, const float *x, const float *dy, flo
   PlanKey key = keyOf(ConvKind::BackwardFilter, s, p);
   auto found = plans.find(key);
   if (found == plans.end()) {
-    ConvPlan plan = makeDescriptors(s, p);
+    ConvPlan plan = makeDescriptorsOrThrow(s, p);
     searchOnce([&](void *ws, size_t bytes) {
       cudnnAlgoPerf<cudnnConvolutionBwdFilterAlgo_t> results[16];
       int count = 0;
-      checkCudnn(api.cudnnFindConvolutionBackwardFilterAlgorithmEx(rt.cudnn, plan.x, xo, plan.y, dyo, plan.conv, plan.w, dwo, 16, &count, results, ws, bytes),
+      checkFind(api.cudnnFindConvolutionBackwardFilterAlgorithmEx(rt.cudnn, plan.x, xo, plan.y, dyo, plan.conv, plan.w, dwo, 16, &count, results, ws, bytes),
                  "cudnnFindConvolutionBackwardFilterAlgorithmEx");
       choose(plan, results, count, p, "the convolution's filter gradient");
     });
@@ -269,6 +297,34 @@ void convBackwardFilter(const ConvShape &s, const float *x, const float *dy, flo
   rt.dispatches += 1;
   if (p == Precision::Bf16) rt.launched(launchFromBf16(rt.stream, dwo, (float *)krsc.ptr, filterSize(s)), "from bf16");
   transposeFilter(s, (const float *)krsc.ptr, dfilter, false);
+}
+
+/** bf16 where cuDNN has an algorithm for the shape, else fp32 for that shape (e.g. the 3-channel stem). */
+std::set<PlanKey> bf16Unsupported;
+
+template <typename Run>
+void inPrecision(ConvKind kind, const ConvShape &s, Run run) {
+  Precision p = runtime().precision;
+  if (p == Precision::Bf16 && bf16Unsupported.count(keyOf(kind, s, p))) p = Precision::Fp32;
+  try {
+    run(p);
+  } catch (const NoAlgorithm &) {
+    if (p != Precision::Bf16) throw;
+    bf16Unsupported.insert(keyOf(kind, s, p));
+    run(Precision::Fp32);
+  }
+}
+
+}  // namespace
+
+void convForward(const ConvShape &s, const float *x, const float *filter, float *y) {
+  inPrecision(ConvKind::Forward, s, [&](Precision p) { convForwardIn(p, s, x, filter, y); });
+}
+void convBackwardData(const ConvShape &s, const float *dy, const float *filter, float *dx) {
+  inPrecision(ConvKind::BackwardData, s, [&](Precision p) { convBackwardDataIn(p, s, dy, filter, dx); });
+}
+void convBackwardFilter(const ConvShape &s, const float *x, const float *dy, float *dfilter) {
+  inPrecision(ConvKind::BackwardFilter, s, [&](Precision p) { convBackwardFilterIn(p, s, x, dy, dfilter); });
 }
 
 std::string convAlgorithms() {
