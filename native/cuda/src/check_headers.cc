@@ -1,7 +1,7 @@
 // Compiled (syntax only) by scripts/build-cuda.mjs wherever the vendors' cudnn.h and cublas_api.h are
 // found, e.g. on the GPU check's machine with the pip nvidia-cudnn / nvidia-cublas wheels: proves that
 // the subset declared in dnn_api.h matches the real API (enum values, struct layouts, parameter sizes).
-#include <cublas_api.h>
+#include <cublas_v2.h>  // defines CUBLASAPI, then includes cublas_api.h
 #include <cudnn.h>
 #include <cstddef>
 #include <tuple>
@@ -76,6 +76,14 @@ constexpr bool sameAbi() {
 }
 #define IB_SAME_FUNCTION(name, ret, args) static_assert(sameAbi<ib::name##_fn, decltype(&::name)>(), #name " differs from the header");
 IB_CUDNN_FUNCTIONS(IB_SAME_FUNCTION)
-IB_CUBLAS_FUNCTIONS(IB_SAME_FUNCTION)
+IB_CUBLAS_PLAIN_FUNCTIONS(IB_SAME_FUNCTION)
+
+// The overloaded one: pick the header's overload of the real types, then compare as above.
+using RealGemmStridedBatchedEx = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void *, const void *,
+                                                     cudaDataType, int, long long int, const void *, cudaDataType, int, long long int,
+                                                     const void *, void *, cudaDataType, int, long long int, int, cublasComputeType_t,
+                                                     cublasGemmAlgo_t);
+[[maybe_unused]] static const RealGemmStridedBatchedEx realGemm = &::cublasGemmStridedBatchedEx;
+static_assert(sameAbi<ib::cublasGemmStridedBatchedEx_fn, RealGemmStridedBatchedEx>(), "cublasGemmStridedBatchedEx differs from the header");
 
 int main() { return 0; }

@@ -93,13 +93,17 @@ enum cublasGemmAlgo_t { CUBLAS_GEMM_DEFAULT = -1 };
      cudnnConvolutionDescriptor_t, cudnnConvolutionBwdFilterAlgo_t, void *, size_t, const void *,                    \
      cudnnFilterDescriptor_t, void *))
 
-#define IB_CUBLAS_FUNCTIONS(X)                                                                                       \
+#define IB_CUBLAS_FUNCTIONS(X) IB_CUBLAS_PLAIN_FUNCTIONS(X) IB_CUBLAS_OVERLOADED_FUNCTIONS(X)
+#define IB_CUBLAS_PLAIN_FUNCTIONS(X)                                                                                 \
   X(cublasCreate_v2, cublasStatus_t, (cublasHandle_t *))                                                             \
   X(cublasDestroy_v2, cublasStatus_t, (cublasHandle_t))                                                              \
   X(cublasGetVersion_v2, cublasStatus_t, (cublasHandle_t, int *))                                                    \
   X(cublasSetStream_v2, cublasStatus_t, (cublasHandle_t, cudaStream_t))                                              \
   X(cublasSetMathMode, cublasStatus_t, (cublasHandle_t, cublasMath_t))                                               \
-  X(cublasSetWorkspace_v2, cublasStatus_t, (cublasHandle_t, void *, size_t))                                         \
+  X(cublasSetWorkspace_v2, cublasStatus_t, (cublasHandle_t, void *, size_t))
+// Overloaded in C++ by cublas_api.h (a deprecated form takes a cudaDataType compute type); the extern "C"
+// symbol is the one below.
+#define IB_CUBLAS_OVERLOADED_FUNCTIONS(X)                                                                            \
   X(cublasGemmStridedBatchedEx, cublasStatus_t,                                                                      \
     (cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void *, const void *, cudaDataType,  \
      int, long long int, const void *, cudaDataType, int, long long int, const void *, void *, cudaDataType, int,     \
