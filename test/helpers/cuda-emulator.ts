@@ -221,6 +221,12 @@ export function createEmulatedAddon(): CudaAddon & { readonly live: number } {
       });
       launched();
     },
+    select: (condition, a, b, out, n, inner) => {
+      const c = i32(condition, Math.ceil(n / inner), 'select condition');
+      const [av, bv, ov] = [i32(a, n, 'select a'), i32(b, n, 'select b'), i32(out, n, 'select out')];
+      for (let i = 0; i < n; i++) ov[i] = c[Math.floor(i / inner)] ? av[i]! : bv[i]!;
+      launched();
+    },
     cast: (from, to, toBool, x, y, n) => {
       const xs = view(x, n, from, 'cast');
       const ys = view(y, n, to, 'cast');

@@ -174,6 +174,8 @@ describe(title, { skip: options.skip }, () => {
         tf.oneHot(labels, 10),
         tf.cast(tf.cast(tf.mul(x, 3), 'int32'), 'float32'),
         tf.reshape(x, [6, 20]),
+        tf.where(tf.greater(x, 0), x, tf.mul(x, -2)),
+        tf.where(tf.greater(t([4, 1], 19), 0), t([4, 5], 20), t([4, 5], 21)),
       ];
     });
   });

@@ -288,6 +288,16 @@ Napi::Value Cast(const Napi::CallbackInfo &info) {
   });
 }
 
+Napi::Value Select(const Napi::CallbackInfo &info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Runtime &rt = readyRuntime();
+    rt.launched(launchSelect(rt.stream, (const int *)pointerOf(info[0]), pointerOf(info[1]), pointerOf(info[2]), pointerOf(info[3]), integerOf(info[4]),
+                             integerOf(info[5])),
+                "select");
+    return info.Env().Undefined();
+  });
+}
+
 Napi::Value CopyStrided(const Napi::CallbackInfo &info) {
   return guarded(info, [&]() -> Napi::Value {
     Runtime &rt = readyRuntime();
@@ -599,6 +609,7 @@ Napi::Object Initialize(Napi::Env env, Napi::Object exports) {
   exports.Set("unary", Napi::Function::New(env, Unary));
   exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("cast", Napi::Function::New(env, Cast));
+  exports.Set("select", Napi::Function::New(env, Select));
   exports.Set("copyStrided", Napi::Function::New(env, CopyStrided));
   exports.Set("reduce", Napi::Function::New(env, Reduce));
   exports.Set("argReduce", Napi::Function::New(env, ArgReduce));

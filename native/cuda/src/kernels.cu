@@ -163,6 +163,10 @@ __global__ void binaryRowKernel(BinaryOp op, const T *a, const T *b, void *out, 
   }
 }
 
+__global__ void selectKernel(const int *condition, const uint32_t *a, const uint32_t *b, uint32_t *out, long long n, long long inner) {
+  IB_GRID_STRIDE(i, n) out[i] = condition[i / inner] ? a[i] : b[i];
+}
+
 template <typename From, typename To>
 __global__ void castKernel(const From *x, To *y, long long n, bool toBool) {
   IB_GRID_STRIDE(i, n) y[i] = toBool ? To(x[i] != From(0)) : To(x[i]);
@@ -358,6 +362,12 @@ int launchBinary(cudaStream_t s, BinaryOp op, DType dtype, const void *a, const 
   if (n <= 0) return 0;
   if (dtype == DType::Float32) binaryDispatch<float>(s, op, (const float *)a, (const float *)b, out, n, rank, outShape, aStrides, bStrides);
   else binaryDispatch<int>(s, op, (const int *)a, (const int *)b, out, n, rank, outShape, aStrides, bStrides);
+  return 1;
+}
+
+int launchSelect(cudaStream_t s, const int *condition, const void *a, const void *b, void *out, long long n, long long inner) {
+  if (n <= 0) return 0;
+  selectKernel<<<gridFor(n), kThreads, 0, s>>>(condition, (const uint32_t *)a, (const uint32_t *)b, (uint32_t *)out, n, inner < 1 ? 1 : inner);
   return 1;
 }
 

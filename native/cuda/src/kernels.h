@@ -39,6 +39,8 @@ int launchUnary(cudaStream_t s, UnaryOp op, DType dtype, const void *x, void *y,
 /** out[i] = a[i·aStrides] op b[i·bStrides] over outShape (rank ≤ kMaxRank; a stride of 0 broadcasts). */
 int launchBinary(cudaStream_t s, BinaryOp op, DType dtype, const void *a, const void *b, void *out, int rank,
                  const int *outShape, const long long *aStrides, const long long *bStrides);
+/** out[i] = condition[i / inner] ? a[i] : b[i] (inner = 1: same shape; else a rank-1 condition over the first axis). */
+int launchSelect(cudaStream_t s, const int *condition, const void *a, const void *b, void *out, long long n, long long inner);
 int launchCast(cudaStream_t s, DType from, DType to, bool toBool, const void *x, void *y, long long n);
 /**
  * dst[dstOffset + Σ i_k·dstStrides_k] = src[srcOffset + Σ (i_k mod srcModulo_k)·srcStrides_k] over the

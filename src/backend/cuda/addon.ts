@@ -24,6 +24,8 @@ export interface CudaAddon {
   fill(ptr: number, n: number, bits: number): void;
   unary(op: number, dtype: number, x: number, y: number, n: number, alpha: number, beta: number): void;
   binary(op: number, dtype: number, a: number, b: number, out: number, outShape: number[], aStrides: number[], bStrides: number[]): void;
+  /** out = condition ? a : b per element; inner > 1: a rank-1 condition over the first axis of a. */
+  select(condition: number, a: number, b: number, out: number, n: number, inner: number): void;
   cast(from: number, to: number, toBool: boolean, x: number, y: number, n: number): void;
   copyStrided(src: number, srcOffset: number, srcStrides: number[], srcModulo: number[] | null, dst: number, dstOffset: number, dstStrides: number[], shape: number[]): void;
   reduce(op: number, dtype: number, x: number, out: number, outer: number, reduce: number, inner: number, scale: number): void;

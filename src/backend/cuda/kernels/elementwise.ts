@@ -128,6 +128,18 @@ export const BASIC_KERNELS: Record<string, CudaKernel> = {
     else args.backend.addon.cast(deviceType(x.dtype), deviceType(to), to === 'bool', args.backend.ptr(x), args.backend.ptr(out), n);
     return out;
   },
+  Select: (args) => {
+    const condition = input(args, 'condition');
+    const a = input(args, 't');
+    const b = input(args, 'e');
+    const n = sizeOf(a.shape);
+    const sameShape = condition.shape.length === a.shape.length && condition.shape.every((d, i) => d === a.shape[i]);
+    // tf.where broadcasts its operands first, so the kernel sees equal shapes.
+    if (a.dtype !== b.dtype || a.dtype === 'string' || a.dtype === 'complex64' || !sameShape || sizeOf(b.shape) !== n) return undefined;
+    const out = args.backend.makeOutput(a.shape, a.dtype);
+    args.backend.addon.select(args.backend.ptr(condition), args.backend.ptr(a), args.backend.ptr(b), args.backend.ptr(out), n, 1);
+    return out;
+  },
   Fill: (args) => {
     const dtype = attr<tf.DataType>(args, 'dtype') ?? 'float32';
     const value = attr<number | string>(args, 'value');
