@@ -113,7 +113,7 @@ async function runChild(backendName: string, modelName: string, options: Options
   if (options.asAuto) {
     // As `auto` would take it: a software-emulated GPU, say, declines instead of running for hours.
     const { BACKENDS } = await import('../src/backend/select.js');
-    await BACKENDS.find((b) => b.name === backendName)!.activate({ byName: false });
+    await BACKENDS.find((b) => b.name === backendName)!.activate({ byName: false, precision: 'fp32' });
   } else {
     await selectBackend(backendName);
   }

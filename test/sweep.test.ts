@@ -53,7 +53,7 @@ describe('flags', () => {
 
   test('command-line arguments to a sweep request', () => {
     const args = {
-      dataset: 'fashion-mnist', data_dir: 'd', cifar100_labels: 'fine', backend: 'cpu', eval_batch_size: 500, test_limit: 0,
+      dataset: 'fashion-mnist', data_dir: 'd', cifar100_labels: 'fine', backend: 'cpu', precision: 'fp32' as const, eval_batch_size: 500, test_limit: 0,
       log_dir: 'logs', model_dir: 'saved_models', model: 'ResNetTiny', train_batch_size: 64, num_epoch: 3, ratios: '0.5,0.7',
       delta: 0.875, max_lr: 0.05, weight_decay: 5e-4, label_smoothing: 0.1, train_limit: 100, figure_dir: 'figures', width: 1200, height: 700, dry_run: false,
     };

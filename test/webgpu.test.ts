@@ -85,11 +85,11 @@ describe('webgpu backend', { skip }, () => {
   test('auto takes a hardware adapter and refuses a software one; by name either works', async () => {
     const candidate = BACKENDS.find((b) => b.name === 'webgpu');
     assert.ok(candidate, 'webgpu is a backend candidate');
-    assert.equal(BACKENDS[0]!.name, 'webgpu', 'auto tries webgpu first');
+    assert.deepEqual(BACKENDS.slice(0, 2).map((b) => b.name), ['cuda', 'webgpu'], 'auto tries cuda, then webgpu');
     if (adapter!.software) {
-      await assert.rejects(candidate.activate({ byName: false }), /software adapter/);
+      await assert.rejects(candidate.activate({ byName: false, precision: 'fp32' }), /software adapter/);
     } else {
-      assert.equal((await candidate.activate({ byName: false }) as { tfName: string }).tfName, 'webgpu');
+      assert.equal((await candidate.activate({ byName: false, precision: 'fp32' }) as { tfName: string }).tfName, 'webgpu');
     }
     const lines: string[] = [];
     const selected = await selectBackend('webgpu', (line) => lines.push(line));
