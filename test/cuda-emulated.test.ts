@@ -1,4 +1,8 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
+import { isCudaOutOfMemory } from '../src/backend/cuda/addon.js';
+import { outOfGpuMemory } from '../src/train/trainer.js';
 import { registerCudaBackend } from '../src/backend/cuda/register.js';
 import { createEmulatedAddon } from './helpers/cuda-emulator.js';
 import { defineCudaKernelSuite } from './helpers/cuda-kernel-suite.js';
@@ -19,4 +23,23 @@ defineCudaKernelSuite('cuda backend on an emulated addon, against the cpu backen
   },
   memorySteps: 20,
   learnSteps: 40,
+});
+
+it('running out of GPU memory is an error the trainer turns into one line naming the batch size', async () => {
+  await tf.setBackend('cuda');
+  const bytesBefore = addon.stats().bytesInUse;
+  addon.capacityBytes = bytesBefore + 2 ** 20;
+  let caught: unknown;
+  try {
+    // A 16 MiB product of two small inputs.
+    tf.tidy(() => tf.matMul(tf.ones([2048, 8]), tf.ones([8, 2048])));
+  } catch (error) {
+    caught = error;
+  } finally {
+    addon.capacityBytes = Infinity;
+  }
+  assert.ok(isCudaOutOfMemory(caught), String(caught));
+  assert.equal(addon.stats().bytesInUse, bytesBefore, 'nothing the failed step allocated stays behind');
+  const line = outOfGpuMemory({ batchSize: 256, evalBatchSize: 500 }, caught).message;
+  assert.match(line, /^out of GPU memory with --train_batch_size 256 \(--eval_batch_size 500\): CUDA out of memory: .*; try a smaller batch, e\.g\. --train_batch_size 128; the last checkpoint and the best model are intact$/);
 });

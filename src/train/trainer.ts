@@ -162,14 +162,17 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
   try {
     return await train(config, options);
   } catch (error) {
-    // Files are written only at epoch ends, so the last checkpoint and the best model are intact.
-    if (!isCudaOutOfMemory(error)) throw error;
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    throw new BackendError(
-      `out of GPU memory with --train_batch_size ${config.batchSize} (--eval_batch_size ${config.evalBatchSize}): ${reason}; ` +
-        `try a smaller batch, e.g. --train_batch_size ${Math.max(1, Math.floor(config.batchSize / 2))}; the last checkpoint and the best model are intact`,
-    );
+    throw isCudaOutOfMemory(error) ? outOfGpuMemory(config, error) : error;
   }
+}
+
+/** The one line for a GPU out of memory. Files are written only at epoch ends, so they are intact. */
+export function outOfGpuMemory(config: Pick<TrainConfig, 'batchSize' | 'evalBatchSize'>, error: unknown): BackendError {
+  const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+  return new BackendError(
+    `out of GPU memory with --train_batch_size ${config.batchSize} (--eval_batch_size ${config.evalBatchSize}): ${reason}; ` +
+      `try a smaller batch, e.g. --train_batch_size ${Math.max(1, Math.floor(config.batchSize / 2))}; the last checkpoint and the best model are intact`,
+  );
 }
 
 async function train(config: TrainConfig, options: TrainOptions): Promise<TrainSummary> {

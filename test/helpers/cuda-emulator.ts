@@ -83,7 +83,13 @@ const toBf16 = (() => {
   };
 })();
 
-export function createEmulatedAddon(): CudaAddon & { readonly live: number } {
+export interface EmulatedAddon extends CudaAddon {
+  readonly live: number;
+  /** Allocations beyond this many bytes in use fail as the addon's do (code ERR_CUDA_OUT_OF_MEMORY). */
+  capacityBytes: number;
+}
+
+export function createEmulatedAddon(): EmulatedAddon {
   const memory = new Map<number, Buffer32>();
   let next = 4096;
   let inUse = 0;
@@ -151,7 +157,8 @@ export function createEmulatedAddon(): CudaAddon & { readonly live: number } {
           }
   };
 
-  const addon: CudaAddon & { readonly live: number } = {
+  const addon: EmulatedAddon = {
+    capacityBytes: Infinity,
     get live() {
       return memory.size;
     },
@@ -161,6 +168,9 @@ export function createEmulatedAddon(): CudaAddon & { readonly live: number } {
       precision = mode;
     },
     malloc: (bytes) => {
+      if (inUse + bytes > addon.capacityBytes) {
+        throw Object.assign(new Error(`CUDA out of memory: could not allocate ${(bytes / 2 ** 20).toFixed(1)} MiB`), { code: 'ERR_CUDA_OUT_OF_MEMORY' });
+      }
       const ptr = next;
       next += Math.ceil(Math.max(bytes, 4) / 256) * 256;
       const raw = new ArrayBuffer(Math.max(bytes, 4));
