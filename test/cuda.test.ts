@@ -42,6 +42,7 @@ describe('cuda library discovery', () => {
     `${cudnnDir}/libcudnn_engines_precompiled.so.9`,
     `${cublasDir}/libcublas.so.13`,
     `${cublasDir}/libcublasLt.so.13`,
+    `${cublasDir}/libnvrtc.so.13`,
   ];
 
   it("finds cuDNN 9 and cuBLAS 13 in a Python environment's nvidia-* wheels, sub-libraries in load order", () => {
@@ -50,7 +51,8 @@ describe('cuda library discovery', () => {
     assert.equal(search.libraries.cudnn, `${cudnnDir}/libcudnn.so.9`);
     assert.equal(search.libraries.cublas, `${cublasDir}/libcublas.so.13`);
     assert.equal(search.libraries.cublasLt, `${cublasDir}/libcublasLt.so.13`);
-    assert.deepEqual(search.libraries.cudnnParts.map((p) => p.slice(cudnnDir.length + 1)), [
+    assert.equal(search.libraries.cudnnParts[0], `${cublasDir}/libnvrtc.so.13`);
+    assert.deepEqual(search.libraries.cudnnParts.slice(1).map((p) => p.slice(cudnnDir.length + 1)), [
       'libcudnn_graph.so.9',
       'libcudnn_engines_precompiled.so.9',
       'libcudnn_ops.so.9',
@@ -73,7 +75,7 @@ describe('cuda library discovery', () => {
     if (search.found) return;
     assert.deepEqual(search.missing, ['cuBLAS 12 or 13 (libcublas.so.13/.12 with libcublasLt)']);
     const line = describeMissing(search);
-    assert.match(line, /^cuBLAS 12 or 13 .* not found \(looked in \/ld, .*nvidia\/cudnn\/lib, \/usr\/lib\/x86_64-linux-gnu\); pip install nvidia-cudnn-cu12/);
+    assert.match(line, /^cuBLAS 12 or 13 .* not found \(looked in \/ld, .*nvidia\/cudnn\/lib, .*\/usr\/lib\/x86_64-linux-gnu\); pip install nvidia-cudnn-cu12/);
     assert.ok(!line.includes('\n'));
   });
 });

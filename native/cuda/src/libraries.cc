@@ -25,7 +25,10 @@ void bind(void *library, const char *name, Fn &slot, const std::string &path) {
 }  // namespace
 
 void loadLibraries(const LibraryPaths &paths, DnnApi &api) {
-  // Sub-libraries depend on each other; keep loading the ones that fail until a round makes no progress.
+  // cuBLAS first: cuDNN's sub-libraries link against cublasLt. Then the sub-libraries, which depend on
+  // each other: keep loading the ones that fail until a round makes no progress.
+  if (!paths.cublasLt.empty()) openOrThrow(paths.cublasLt);
+  void *cublas = openOrThrow(paths.cublas);
   std::vector<std::string> pending = paths.cudnnParts;
   while (!pending.empty()) {
     std::vector<std::string> failed;
@@ -36,8 +39,6 @@ void loadLibraries(const LibraryPaths &paths, DnnApi &api) {
     pending.swap(failed);
   }
   void *cudnn = openOrThrow(paths.cudnn);
-  if (!paths.cublasLt.empty()) openOrThrow(paths.cublasLt);
-  void *cublas = openOrThrow(paths.cublas);
 #define IB_BIND_CUDNN(name, ret, args) bind(cudnn, #name, api.name, paths.cudnn);
 #define IB_BIND_CUBLAS(name, ret, args) bind(cublas, #name, api.name, paths.cublas);
   IB_CUDNN_FUNCTIONS(IB_BIND_CUDNN)

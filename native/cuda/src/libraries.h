@@ -7,7 +7,8 @@ namespace ib {
 
 /** Where the TS side found the libraries (src/backend/cuda/libraries.ts); each list in load order. */
 struct LibraryPaths {
-  /** libcudnn_*.so.9 sub-libraries of the folder of libcudnn.so.9 (cuDNN 9 dispatches to them). */
+  /** libcudnn_*.so.9 sub-libraries of the folder of libcudnn.so.9 (cuDNN 9 dispatches to them), after
+   *  NVRTC where found (cuDNN's runtime-compiled engines need it); each may fail to load (optional parts). */
   std::vector<std::string> cudnnParts;
   std::string cudnn;
   std::string cublasLt;

@@ -11,7 +11,8 @@ import path from 'node:path';
  * linked into it; only the driver's libcuda.so.1 must be present.
  */
 export interface CudaLibraries {
-  /** libcudnn_*.so.9 beside libcudnn.so.9, in the order they load (each depends on the earlier ones). */
+  /** NVRTC where found (cuDNN's runtime-compiled engines need it), then the libcudnn_*.so.9 beside
+   *  libcudnn.so.9, in the order they load (each depends on the earlier ones). */
   readonly cudnnParts: readonly string[];
   readonly cudnn: string;
   readonly cublasLt: string;
@@ -117,7 +118,10 @@ export function findCudaLibraries(environment: SearchEnvironment = SYSTEM_ENVIRO
     .filter((part): part is string => Boolean(part))
     .sort((a, b) => rank(a) - rank(b))
     .map((part) => path.join(cudnnDir, `libcudnn_${part}.so.9`));
-  return { found: true, libraries: { cudnnParts: parts, cudnn, cublasLt: cublas.lt, cublas: cublas.lib }, searched };
+  const nvrtcMajor = /\.so\.(\d+)$/.exec(cublas.lib)?.[1];
+  let nvrtc: string | null = null;
+  for (const dir of searched) if (!nvrtc) nvrtc = inDir(dir, `libnvrtc.so.${nvrtcMajor}`);
+  return { found: true, libraries: { cudnnParts: [...(nvrtc ? [nvrtc] : []), ...parts], cudnn, cublasLt: cublas.lt, cublas: cublas.lib }, searched };
 }
 
 function rank(part: string): number {
