@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { cudaVersionText, cudnnVersionText, loadCudaAddon, type CudaAddon, type CudaDeviceInfo } from './cuda/addon.js';
+import { cublasVersionText, cudaVersionText, cudnnVersionText, loadCudaAddon, type CudaAddon, type CudaDeviceInfo } from './cuda/addon.js';
 import { CudaBackend } from './cuda/backend.js';
 import { describeMissing, findCudaLibraries, type SearchEnvironment } from './cuda/libraries.js';
 import { CUDA_BACKEND, registerCudaBackend } from './cuda/register.js';
@@ -32,7 +32,7 @@ export async function activateCuda(precision: Precision, environment?: SearchEnv
   if (!ok) throw new Error('tfjs could not initialize the cuda backend');
   await tf.ready();
   const d = active.device;
-  const detail = `${d.name} (compute ${d.computeCapability}, ${(d.memoryBytes / 2 ** 30).toFixed(0)} GiB), driver CUDA ${cudaVersionText(d.driverVersion)}, runtime ${cudaVersionText(d.runtimeVersion)}, cuDNN ${cudnnVersionText(d.cudnnVersion)}, cuBLAS ${d.cublasVersion}, precision ${precision}`;
+  const detail = `${d.name} (compute ${d.computeCapability}, ${(d.memoryBytes / 2 ** 30).toFixed(0)} GiB), driver CUDA ${cudaVersionText(d.driverVersion)}, runtime ${cudaVersionText(d.runtimeVersion)}, cuDNN ${cudnnVersionText(d.cudnnVersion)}, cuBLAS ${cublasVersionText(d.cublasVersion)}, precision ${precision}`;
   return { tfName: CUDA_BACKEND, detail };
 }
 

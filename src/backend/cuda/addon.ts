@@ -128,3 +128,5 @@ export function cudaVersionText(version: number): string {
 export function cudnnVersionText(version: number): string {
   return version >= 90000 ? `${Math.floor(version / 10000)}.${Math.floor((version % 10000) / 100)}.${version % 100}` : String(version);
 }
+/** cuBLAS encodes major·10000 + minor·100 + patch too (130100 = 13.1.0). */
+export const cublasVersionText = cudnnVersionText;
