@@ -108,5 +108,8 @@ step summary
   }
   for (const t of torch.values()) console.log(`torch ${key(t)}: ${t.imagesPerSecond.toFixed(0)} img/s train, ${(t.evalImagesPerSecond ?? 0).toFixed(0)} eval (${t.torch}, ${t.deviceName})`);
 ' "$results"
-echo "cuda tests: $([[ $test_status -eq 0 ]] && echo passed || echo FAILED); full log: $log"
+gpu_tests=ran
+grep -q '^cuda GPU tests skipped' "$log" && gpu_tests="SKIPPED ($(grep -m1 '^cuda GPU tests skipped' "$log" | cut -d: -f2- | cut -c1-120))"
+echo "cuda tests: $([[ $test_status -eq 0 ]] && echo passed || echo FAILED), GPU part $gpu_tests; full log: $log"
+grep -q '"framework":"tfjs"' "$results" || { echo "no tfjs cuda benchmark result"; exit 1; }
 exit $test_status
