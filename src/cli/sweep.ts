@@ -8,7 +8,8 @@ import type { Argv, CommandModule } from 'yargs';
 import { ConfigError, type TrainConfig } from '../config.js';
 import { formatReport } from '../report/format.js';
 import { writeDerivedFile } from '../report/output.js';
-import { loadRun, type RunDirs } from '../report/runs.js';
+import type { RunDirs } from '../report/runs.js';
+import { loadUsableRuns } from '../report/usable-runs.js';
 import { describePlan, parseRatios, parseSeeds, planSweep, type PlannedRun, type SweepRequest } from '../report/sweep-plan.js';
 import { buildReport } from '../report/table.js';
 import type { TrainOptions } from '../train/trainer.js';
@@ -38,8 +39,9 @@ export async function executeSweep(plan: readonly PlannedRun[], options: SweepRu
       ...(options.datasetExtra ? { datasetExtra: options.datasetExtra } : {}),
     });
   }
-  const runs = new Map(plan.map((run) => [run.name, loadRun(run.name, options)]));
+  const runs = new Map(loadUsableRuns(plan.map((run) => run.name), options, log).map((run) => [run.name, run]));
   for (const run of runs.values()) run.warnings.forEach((warning) => log(`warning: ${warning}`));
+  if (runs.size === 0) throw new ConfigError('no run of the sweep could be reported (see the warnings above)');
   const report = formatReport(buildReport([...runs.values()]), 'md');
   await writeDerivedFile(path.join(options.figureDir, 'report.md'), report, log);
   // Loaded on use: the canvas addon is only needed for figures (the GPU-check bundle leaves it out).
@@ -47,9 +49,11 @@ export async function executeSweep(plan: readonly PlannedRun[], options: SweepRu
   for (const run of plan) {
     if (run.ratio === null) continue;
     const baseline = plan.find((other) => other.ratio === null && other.seed === run.seed)!;
+    const infobatchRun = runs.get(run.name);
+    if (!infobatchRun) continue;
     for (const xAxis of ['epoch', 'time'] as const) {
       const figures = renderFigures(
-        { baseline: runs.get(baseline.name)!, infobatch: [runs.get(run.name)!] },
+        { baseline: runs.get(baseline.name) ?? null, infobatch: [infobatchRun] },
         { xAxis, prefix: run.name, width: 1200, height: 700 },
       );
       for (const figure of figures) await writeDerivedFile(path.join(options.figureDir, figure.fileName), figure.png, log);

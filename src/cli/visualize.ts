@@ -8,6 +8,7 @@ import { ConfigError } from '../config.js';
 import { X_AXES, type XAxis } from '../plot/axes.js';
 import type { Figure } from '../plot/figures.js';
 import { writeDerivedFile } from '../report/output.js';
+import { loadUsableRun } from '../report/usable-runs.js';
 import { assertComparable, baselineNameFor, hasLog, loadRun, logPathOf, methodOf, type LoadedRun, type RunDirs } from '../report/runs.js';
 import { withRunDirOptions } from './report.js';
 
@@ -40,8 +41,9 @@ export function selectRuns(options: VisualizeOptions, log: (line: string) => voi
   } else {
     const guess = baselineNameFor(infobatch[0]!.name);
     if (guess !== null && hasLog(guess, options)) {
-      baseline = loadRun(guess, options);
-      log(`baseline: ${guess}`);
+      // A guessed baseline that cannot be read is skipped (with a warning), not a reason to draw nothing.
+      baseline = loadUsableRun(guess, options, log);
+      if (baseline) log(`baseline: ${guess}`);
     } else {
       const looked = guess === null ? '' : ` (looked for ${logPathOf(guess, options)})`;
       log(`no baseline run found${looked}; plotting the InfoBatch run${infobatch.length > 1 ? 's' : ''} alone (use --baseline_experiment_name)`);

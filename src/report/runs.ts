@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, type TrainConfig } from '../config.js';
 import { parseEpochLog, type LoggedEpoch } from './epoch-log.js';
-import type { RunRecord } from '../train/run-files.js';
+import { RUN_STATUSES, type RunRecord } from '../train/run-files.js';
 
 export interface RunDirs {
   /** Folder of the epoch logs (the CLI's --log_dir, default "logs"). */
@@ -74,7 +74,7 @@ export function readRunRecord(name: string, dirs: RunDirs): RunRecord | null {
   const config = record?.config as Partial<TrainConfig> | undefined;
   if (
     typeof record !== 'object' || record === null || typeof config !== 'object' || config === null ||
-    (record.status !== 'running' && record.status !== 'complete') ||
+    !(RUN_STATUSES as readonly unknown[]).includes(record.status) ||
     typeof config.dataset !== 'string' || typeof config.model !== 'string' ||
     typeof config.epochs !== 'number' || typeof config.batchSize !== 'number'
   ) {

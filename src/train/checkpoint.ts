@@ -1,6 +1,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { CorruptFileError } from '../io/file-errors.js';
 import { replaceDir, resolveReplacedDir } from '../io/files.js';
 import { loadModel, saveModel } from '../io/model-files.js';
 import type { EpochRow } from './run-files.js';
@@ -47,22 +48,74 @@ function floats(buffer: Buffer): Float32Array {
 export async function saveCheckpoint(dir: string, model: tfl.LayersModel, optimizer: Float32Array, scores: Float32Array, state: CheckpointState): Promise<void> {
   const staged = `${dir}.staging-${process.pid}`;
   await rm(staged, { recursive: true, force: true });
-  await saveModel(model, staged, {
-    [OPTIMIZER_BIN]: bytes(optimizer),
-    [SCORES_BIN]: bytes(scores),
-    [STATE_JSON]: `${JSON.stringify(state)}\n`,
-  });
-  await replaceDir(staged, dir);
+  try {
+    await saveModel(model, staged, {
+      [OPTIMIZER_BIN]: bytes(optimizer),
+      [SCORES_BIN]: bytes(scores),
+      [STATE_JSON]: `${JSON.stringify(state)}\n`,
+    });
+    await replaceDir(staged, dir);
+  } catch (error) {
+    // The previous checkpoint is untouched; do not leave the half-written one beside it.
+    await rm(staged, { recursive: true, force: true });
+    throw error;
+  }
 }
 
-/** The checkpoint in `dir` (or the previous one, if a crash came mid-swap); null if none exists. */
-export async function loadCheckpoint(dir: string): Promise<Checkpoint | null> {
+const REMEDY = 'pass --overwrite to start the experiment over (its log and models are deleted), or delete that file and resume';
+
+function parseState(text: string, file: string): CheckpointState {
+  let state: Partial<CheckpointState>;
+  try {
+    state = JSON.parse(text) as Partial<CheckpointState>;
+  } catch (error) {
+    throw new CorruptFileError(file, `not valid JSON: ${(error as Error).message}`, REMEDY);
+  }
+  if (typeof state !== 'object' || state === null) throw new CorruptFileError(file, 'not a checkpoint state', REMEDY);
+  if (state.version !== 1) throw new CorruptFileError(file, `unknown version ${JSON.stringify(state.version)}, this infobatch reads version 1`, REMEDY);
+  const numbers = ['epochsDone', 'elapsedSeconds', 'bestTestAcc', 'bestEpoch', 'samplesTrained', 'samplesFull'] as const;
+  const bad = numbers.filter((key) => typeof state[key] !== 'number' || !Number.isFinite(state[key]));
+  if (bad.length > 0) throw new CorruptFileError(file, `${bad.join(', ')} missing or not a finite number`, REMEDY);
+  if (!Array.isArray(state.rows) || state.rows.length !== state.epochsDone) {
+    throw new CorruptFileError(file, `needs one log row per finished epoch (${String(state.epochsDone)})`, REMEDY);
+  }
+  return state as CheckpointState;
+}
+
+/** Reads a float32 file; a length that is not a whole number of floats (or not `expected` of them) is corruption. */
+async function readFloats(file: string, expected?: number): Promise<Float32Array> {
+  const buffer = await readFile(file).catch((error: NodeJS.ErrnoException) => {
+    throw new CorruptFileError(file, error.code === 'ENOENT' ? 'missing' : error.message, REMEDY);
+  });
+  if (buffer.byteLength % 4 !== 0 || (expected !== undefined && buffer.byteLength !== expected * 4)) {
+    const want = expected === undefined ? 'a multiple of 4' : `${expected * 4}`;
+    throw new CorruptFileError(file, `${buffer.byteLength} bytes, expected ${want}`, REMEDY);
+  }
+  return floats(buffer);
+}
+
+/**
+ * The checkpoint in `dir` (or the previous one, if a crash came mid-swap); null if none exists. Every file is
+ * checked (JSON, version, sizes: `numSamples` scores) and a bad one is a CorruptFileError naming it; nothing
+ * is written.
+ */
+export async function loadCheckpoint(dir: string, numSamples?: number): Promise<Checkpoint | null> {
   const found = resolveReplacedDir(dir);
   if (!found) return null;
-  const state = JSON.parse(await readFile(join(found, STATE_JSON), 'utf8')) as CheckpointState;
-  if (state.version !== 1) throw new Error(`checkpoint ${found} has unknown version ${String(state.version)}`);
-  const [model, optimizer, scores] = await Promise.all([loadModel(found), readFile(join(found, OPTIMIZER_BIN)), readFile(join(found, SCORES_BIN))]);
-  return { model, optimizer: floats(optimizer), scores: floats(scores), state };
+  const stateFile = join(found, STATE_JSON);
+  const stateText = await readFile(stateFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new CorruptFileError(stateFile, error.code === 'ENOENT' ? 'missing' : error.message, REMEDY);
+  });
+  const state = parseState(stateText, stateFile);
+  const scores = await readFloats(join(found, SCORES_BIN), numSamples);
+  const optimizer = await readFloats(join(found, OPTIMIZER_BIN));
+  const model = await loadModel(found, REMEDY);
+  const parameters = model.trainableWeights.reduce((sum, w) => sum + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0);
+  if (optimizer.length !== 0 && optimizer.length !== parameters) {
+    model.dispose();
+    throw new CorruptFileError(join(found, OPTIMIZER_BIN), `${optimizer.length} momentum values for ${parameters} parameters`, REMEDY);
+  }
+  return { model, optimizer, scores, state };
 }
 
 export function checkpointExists(dir: string): boolean {
