@@ -7,7 +7,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../config.js';
 import { formatReport, REPORT_FORMATS, type ReportFormat } from '../report/format.js';
 import { writeDerivedFile } from '../report/output.js';
-import { listLoggedRuns, type RunDirs } from '../report/runs.js';
+import { listLoggedRuns, loadRun, type RunDirs } from '../report/runs.js';
 import { loadUsableRuns } from '../report/usable-runs.js';
 import { buildReport } from '../report/table.js';
 
@@ -34,7 +34,8 @@ export async function runReport(options: ReportOptions, log: (line: string) => v
   if (names.length === 0) {
     throw new ConfigError(`no runs to report: ${options.logDir}/ has no logs (train one with "infobatch train", or pass --log_dir)`);
   }
-  const runs = loadUsableRuns(names, options, log);
+  // Runs the user named must all be there; of "every run in logs/" a bad one is skipped with a warning.
+  const runs = options.names.length > 0 ? names.map((name) => loadRun(name, options)) : loadUsableRuns(names, options, log);
   if (runs.length === 0) throw new ConfigError(`no runs to report: none of ${names.join(', ')} could be read (see the warnings above)`);
   for (const run of runs) run.warnings.forEach((warning) => log(`warning: ${warning}`));
   const text = formatReport(buildReport(runs), options.format);

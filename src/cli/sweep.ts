@@ -12,7 +12,9 @@ import type { RunDirs } from '../report/runs.js';
 import { loadUsableRuns } from '../report/usable-runs.js';
 import { describePlan, parseRatios, parseSeeds, planSweep, type PlannedRun, type SweepRequest } from '../report/sweep-plan.js';
 import { buildReport } from '../report/table.js';
+import { DivergenceError } from '../train/divergence.js';
 import type { TrainOptions } from '../train/trainer.js';
+import { INTERRUPTED_EXIT_CODE, SilentExit } from './errors.js';
 import { configFromArgs, DATA_OPTIONS, datasetExtra, TRAIN_OPTIONS, type DataArgs } from './train-options.js';
 
 /** The trainer's signature; the CLI passes runTraining, tests a fake. */
@@ -22,22 +24,37 @@ export interface SweepRunOptions extends RunDirs {
   figureDir: string;
   trainer: Trainer;
   datasetExtra?: TrainOptions['datasetExtra'];
+  /** Ctrl-C: the current run stops after its batch and the sweep after it (see InterruptionRequest). */
+  interruption?: TrainOptions['interruption'];
   log: (line: string) => void;
 }
 
 /** Trains what the plan says, in order, then writes the report and the figures; returns the report text. */
 export async function executeSweep(plan: readonly PlannedRun[], options: SweepRunOptions): Promise<string> {
   const { log } = options;
-  const toTrain = plan.filter((run) => run.action !== 'skip');
+  const toTrain = plan.filter((run) => run.action === 'resume' || run.action === 'start');
   for (const [index, run] of toTrain.entries()) {
     log(`sweep: ${run.action === 'resume' ? 'resuming' : 'training'} ${run.name} (${index + 1} of ${toTrain.length})`);
-    await options.trainer(run.config, {
-      resume: run.action === 'resume',
-      log,
-      logDir: options.logDir,
-      modelDir: options.modelDir,
-      ...(options.datasetExtra ? { datasetExtra: options.datasetExtra } : {}),
-    });
+    let summary: unknown;
+    try {
+      summary = await options.trainer(run.config, {
+        resume: run.action === 'resume',
+        log,
+        logDir: options.logDir,
+        modelDir: options.modelDir,
+        ...(options.datasetExtra ? { datasetExtra: options.datasetExtra } : {}),
+        ...(options.interruption ? { interruption: options.interruption } : {}),
+      });
+    } catch (error) {
+      // One diverged run does not stop the others; the report leaves it out with a warning.
+      if (!(error instanceof DivergenceError)) throw error;
+      log(`sweep: ${run.name}: ${error.message}; continuing with the other runs`);
+      continue;
+    }
+    if ((summary as { status?: string } | undefined)?.status === 'interrupted') {
+      log('sweep interrupted: run the same sweep command again to continue (complete runs are skipped, this one resumes)');
+      throw new SilentExit(INTERRUPTED_EXIT_CODE);
+    }
   }
   const runs = new Map(loadUsableRuns(plan.map((run) => run.name), options, log).map((run) => [run.name, run]));
   for (const run of runs.values()) run.warnings.forEach((warning) => log(`warning: ${warning}`));
@@ -122,14 +139,20 @@ export const sweepCommand: CommandModule<object, SweepArgs> = {
     describePlan(plan).forEach((line) => log(line));
     if (argv.dry_run) return;
     // Loaded only now: tfjs and the models are not needed to plan or to print the plan.
-    const { runTraining } = await import('../train/trainer.js');
-    const report = await executeSweep(plan, {
-      ...dirs,
-      figureDir: argv.figure_dir,
-      trainer: runTraining,
-      datasetExtra: datasetExtra(argv),
-      log,
-    });
-    process.stdout.write(report);
+    const [{ runTraining }, { InterruptionRequest }] = await Promise.all([import('../train/trainer.js'), import('../train/interruption.js')]);
+    const interruption = InterruptionRequest.listen(log);
+    try {
+      const report = await executeSweep(plan, {
+        ...dirs,
+        figureDir: argv.figure_dir,
+        trainer: runTraining,
+        datasetExtra: datasetExtra(argv),
+        interruption,
+        log,
+      });
+      process.stdout.write(report);
+    } finally {
+      interruption.dispose();
+    }
   },
 };

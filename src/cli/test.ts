@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
-import type { TrainConfig } from '../config.js';
+import { validateExperimentName, type TrainConfig } from '../config.js';
+import { CorruptFileError } from '../io/file-errors.js';
 import { selectBackend } from '../backend/select.js';
 import { BatchMaker } from '../data/augment.js';
 import { limitSplit } from '../data/dataset.js';
@@ -23,6 +24,21 @@ interface TestArgs extends Omit<DataArgs, 'dataset' | 'data_dir' | 'test_limit'>
   test_limit?: number;
 }
 
+const SAVED_CONFIG_REMEDY = 'retrain the experiment (train --overwrite), or restore that file';
+
+async function readSavedConfig(file: string): Promise<TrainConfig> {
+  let config: Partial<TrainConfig> | null;
+  try {
+    config = JSON.parse(await readFile(file, 'utf8')) as Partial<TrainConfig> | null;
+  } catch (error) {
+    throw new CorruptFileError(file, (error as Error).message, SAVED_CONFIG_REMEDY);
+  }
+  if (typeof config !== 'object' || config === null || typeof config.model !== 'string' || typeof config.dataset !== 'string') {
+    throw new CorruptFileError(file, 'not a training config (needs model and dataset)', SAVED_CONFIG_REMEDY);
+  }
+  return config as TrainConfig;
+}
+
 /** `infobatch test`: loads the best saved model of an experiment and reports test loss, top-1 and per-class accuracy. */
 export const testCommand: CommandModule<object, TestArgs> = {
   command: 'test',
@@ -39,24 +55,26 @@ export const testCommand: CommandModule<object, TestArgs> = {
       })
       .epilogue(examplesEpilogue([['infobatch test --experiment_name cifar10_resnet18_baseline_b256 --model ResNet18', 'test the baseline of the reproduction']])) as never,
   handler: async (args) => {
+    validateExperimentName(args.experiment_name);
     const paths = runPaths(args.experiment_name, args.log_dir, args.model_dir);
     const configPath = join(paths.modelDir, 'config.json');
     if (!existsSync(join(paths.modelDir, MODEL_JSON)) || !existsSync(configPath)) {
       throw new UsageError(`no saved model for experiment "${args.experiment_name}" in ${paths.modelDir}/ (train it first, or check --model_dir)`);
     }
-    const config = JSON.parse(await readFile(configPath, 'utf8')) as TrainConfig;
+    const config = await readSavedConfig(configPath);
     if (args.model !== undefined && args.model !== config.model) {
       throw new UsageError(`experiment "${args.experiment_name}" trained a ${config.model}, not a ${args.model}`);
     }
     const log = (line: string): void => console.log(line);
-    await selectBackend(args.backend, log);
+    // Data before the backend: a missing dataset is said at once, without probing GPUs.
     const dataset = await loadDataset(args.dataset ?? config.dataset, {
       dataDir: args.data_dir ?? config.dataDir,
       seed: config.seed,
       log,
       extra: datasetExtra({ ...args, dataset: args.dataset ?? config.dataset, data_dir: args.data_dir ?? config.dataDir, test_limit: 0 }),
     });
-    const model = await loadModel(paths.modelDir);
+    await selectBackend(args.backend, log);
+    const model = await loadModel(paths.modelDir, 'retrain the experiment (train --overwrite), or restore that file');
     const inputShape = model.inputs[0]!.shape.slice(1);
     if (inputShape.join() !== [dataset.height, dataset.width, dataset.channels].join()) {
       throw new UsageError(`the model takes ${inputShape.join('×')} images but ${dataset.name} has ${dataset.height}×${dataset.width}×${dataset.channels}`);
@@ -72,5 +90,8 @@ export const testCommand: CommandModule<object, TestArgs> = {
     const width = Math.max(...dataset.classNames.map((n) => n.length));
     result.perClass.forEach((acc, c) => console.log(`  ${dataset.classNames[c]!.padEnd(width)}  ${Number.isNaN(acc) ? '   n/a' : `${acc.toFixed(2).padStart(6)} %`}`));
     model.dispose();
+    if (!Number.isFinite(result.loss)) {
+      throw new UsageError(`the saved model of "${args.experiment_name}" gives a non-finite test loss (${result.loss}): its weights diverged; retrain it with a lower --max_lr`);
+    }
   },
 };

@@ -118,3 +118,39 @@ export function configFromArgs(args: TrainArgs): TrainConfig {
 export function datasetExtra(args: DataArgs): Record<string, string | undefined> {
   return { mirror: args.mirror ?? process.env.INFOBATCH_CIFAR_MIRROR, cifar100Labels: args.cifar100_labels };
 }
+
+/** The TrainConfig field each train flag sets (for `--resume`: given flags override the saved settings). */
+export const FLAG_FIELDS: Readonly<Record<string, keyof TrainConfig>> = {
+  dataset: 'dataset',
+  data_dir: 'dataDir',
+  model: 'model',
+  train_batch_size: 'batchSize',
+  eval_batch_size: 'evalBatchSize',
+  num_epoch: 'epochs',
+  train_limit: 'trainLimit',
+  test_limit: 'testLimit',
+  max_lr: 'maxLr',
+  weight_decay: 'weightDecay',
+  label_smoothing: 'labelSmoothing',
+  use_info_batch: 'useInfoBatch',
+  ratio: 'ratio',
+  delta: 'delta',
+  random_pruning: 'pruneStrategy',
+  no_rescale: 'rescale',
+  no_anneal: 'anneal',
+  seed: 'seed',
+  backend: 'backend',
+};
+
+/**
+ * The config of `train --resume`: the saved settings, with what the given flags set on top (the trainer then
+ * refuses those that may not change), so `--experiment_name X --resume` alone continues the run as it was.
+ */
+export function resumedConfig(saved: TrainConfig, fromArgs: TrainConfig, given: ReadonlySet<string>): TrainConfig {
+  const config: TrainConfig = { ...saved, experimentName: fromArgs.experimentName };
+  for (const flag of given) {
+    const field = FLAG_FIELDS[flag];
+    if (field !== undefined) (config as unknown as Record<string, unknown>)[field] = fromArgs[field];
+  }
+  return config;
+}

@@ -1,7 +1,13 @@
 import type { CommandModule } from 'yargs';
+import { existsSync } from 'node:fs';
+import { validateExperimentName } from '../config.js';
+import { InterruptionRequest } from '../train/interruption.js';
+import { readRunRecord, runPaths } from '../train/run-files.js';
 import { runTraining } from '../train/trainer.js';
+import { INTERRUPTED_EXIT_CODE, SilentExit } from './errors.js';
+import { givenFlags } from './flag-checks.js';
 import { examplesEpilogue } from './help.js';
-import { configFromArgs, datasetExtra, DATA_OPTIONS, TRAIN_OPTIONS, type TrainArgs } from './train-options.js';
+import { configFromArgs, datasetExtra, DATA_OPTIONS, resumedConfig, TRAIN_OPTIONS, type TrainArgs } from './train-options.js';
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
   command: 'train',
@@ -26,6 +32,26 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         ]),
       ) as never,
   handler: async (args) => {
-    await runTraining(configFromArgs(args), { resume: args.resume as boolean, overwrite: args.overwrite as boolean, logDir: args.log_dir, modelDir: args.model_dir, datasetExtra: datasetExtra(args) });
+    let config = configFromArgs(args);
+    if (args.resume) {
+      validateExperimentName(config.experimentName);
+      const recordPath = runPaths(config.experimentName, args.log_dir, args.model_dir).runRecord;
+      // Without a record the trainer says there is nothing to resume.
+      if (existsSync(recordPath)) config = resumedConfig((await readRunRecord(recordPath)).config, config, givenFlags(args));
+    }
+    const interruption = InterruptionRequest.listen((line) => console.log(line));
+    try {
+      const summary = await runTraining(config, {
+        resume: args.resume as boolean,
+        overwrite: args.overwrite as boolean,
+        logDir: args.log_dir,
+        modelDir: args.model_dir,
+        datasetExtra: datasetExtra(args),
+        interruption,
+      });
+      if (summary.status === 'interrupted') throw new SilentExit(INTERRUPTED_EXIT_CODE);
+    } finally {
+      interruption.dispose();
+    }
   },
 };

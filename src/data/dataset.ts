@@ -55,6 +55,7 @@ export class DatasetError extends Error {
 export function validateDataset(dataset: ImageDataset): void {
   const pixels = dataset.height * dataset.width * dataset.channels;
   for (const [splitName, split] of [['train', dataset.train], ['test', dataset.test]] as const) {
+    if (split.count === 0) throw new DatasetError(`${dataset.name} ${splitName}: the dataset has no ${splitName} images; check --data_dir and its files`);
     if (split.images.length !== split.count * pixels) {
       throw new DatasetError(`${dataset.name} ${splitName}: ${split.images.length} pixels for ${split.count} images of ${pixels}`);
     }
