@@ -236,49 +236,74 @@ describe('corrupt files: one line naming the file, exit 2, nothing touched', () 
   });
 });
 
+/** Starts the CLI, sends `signals` (50 ms apart) once stdout matches `waitFor`, and collects what it printed. */
+async function signalWhen(args: string[], waitFor: RegExp, signals: NodeJS.Signals[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', tsx, cli, ...args], { cwd });
+  let stdout = '';
+  let stderr = '';
+  let sent = false;
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout.on('data', async (chunk: Buffer) => {
+    stdout += chunk.toString();
+    if (sent || !waitFor.test(stdout)) return;
+    sent = true;
+    for (const signal of signals) {
+      child.kill(signal);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
+  const code = await new Promise<number | null>((done) => child.on('exit', (exitCode) => done(exitCode)));
+  return { code, stdout, stderr };
+}
+
 describe('interruption', () => {
   it('Ctrl-C stops after the batch, marks the run interrupted and prints the exact resume command, which works', async () => {
     const name = 'ctrlc';
-    const child = spawn(process.execPath, ['--import', tsx, cli, 'train', ...TINY_BASE, '--train_limit', '2000', '--experiment_name', name, '--num_epoch', '50'], { cwd });
-    let stdout = '';
-    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
-    await new Promise<void>((ready) =>
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
-        if (/epoch 1\/50:/.test(stdout)) ready();
-      }),
-    );
-    child.kill('SIGINT');
-    assert.equal(await exited, 130);
-    assert.match(stdout, /Ctrl-C: stopping after the current batch/);
-    const line = stdout.split('\n').find((l) => l.startsWith('interrupted in epoch'));
-    assert.ok(line, stdout);
+    const first = await signalWhen(['train', ...TINY_BASE, '--train_limit', '2000', '--experiment_name', name, '--num_epoch', '50'], /epoch 1\/50:/, ['SIGINT']);
+    assert.equal(first.code, 130, first.stderr);
+    assert.match(first.stdout, /Ctrl-C: stopping after the current batch/);
+    const line = first.stdout.split('\n').find((l) => l.startsWith('interrupted in epoch'));
+    assert.ok(line, first.stdout);
     assert.match(line, /interrupted in epoch \d+\/50 .*: \d+ epoch\(s\) finished and saved; resume with: infobatch train --experiment_name ctrlc --resume$/);
     assert.equal(record(name).status, 'interrupted');
     assert.deepEqual(readdirSync(runDir(name)).filter((f) => /tmp-|staging-/.test(f)), []);
-    // The printed command, with no other flag, resumes with the saved settings (here: stops again at once, 1 more epoch).
-    const resumed = spawnSync(process.execPath, ['--import', tsx, cli, 'train', '--experiment_name', name, '--resume'], { cwd, encoding: 'utf8', timeout: 180_000 });
-    assert.doesNotMatch(resumed.stderr, /cannot resume|error/, resumed.stderr);
+    // Flags given with --resume must agree with the saved settings.
+    assertOneLineError(run('train', '--experiment_name', name, '--resume', '--num_epoch', '7'), /cannot resume "ctrlc" with different settings \(epochs was 50, now 7\)/);
+    // The printed command, with no other flag, resumes with the saved settings; SIGTERM then stops it the same way.
+    const resumed = await signalWhen(['train', '--experiment_name', name, '--resume'], /resuming[\s\S]*epoch \d+\/50:/, ['SIGTERM']);
+    assert.equal(resumed.code, 130, resumed.stderr);
     assert.match(resumed.stdout, /resuming "ctrlc" after epoch \d+\/50/);
+    assert.match(resumed.stdout, /SIGTERM: stopping after the current batch/);
+    assert.match(resumed.stdout, /interrupted in epoch \d+\/50/);
   });
 
   it('a second Ctrl-C exits at once', async () => {
-    const child = spawn(process.execPath, ['--import', tsx, cli, 'train', ...TINY_BASE, '--train_limit', '2000', '--experiment_name', 'ctrlc2', '--num_epoch', '50'], { cwd });
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
-    await new Promise<void>((ready) =>
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
-        if (/epoch 1\/50:/.test(stdout)) ready();
-      }),
-    );
-    child.kill('SIGINT');
-    await new Promise((r) => setTimeout(r, 50));
-    child.kill('SIGINT');
-    assert.equal(await exited, 130);
-    assert.match(stderr, /second SIGINT: exiting now/);
+    const result = await signalWhen(['train', ...TINY_BASE, '--train_limit', '2000', '--experiment_name', 'ctrlc2', '--num_epoch', '50'], /epoch 1\/50:/, ['SIGINT', 'SIGINT']);
+    assert.equal(result.code, 130);
+    assert.match(result.stderr, /second SIGINT: exiting now/);
+  });
+});
+
+describe('first things first', () => {
+  it('checks the dataset before it probes backends', () => {
+    const result = run('train', ...TINY_BASE, '--dataset', 'cifar10', '--data_dir', join(cwd, 'no-cifar'), '--mirror', 'http://127.0.0.1:9/', '--num_epoch', '1');
+    assert.equal(result.status, 2, result.stderr);
+    assert.doesNotMatch(result.stdout, /backend:/);
+  });
+
+  const webgpu = (() => {
+    try {
+      import.meta.resolve('webgpu');
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  it("keeps Dawn's warnings off the terminal when auto only looks at WebGPU", { skip: webgpu ? false : 'the optional webgpu package is not installed' }, () => {
+    const script = `const { selectBackend } = await import(${JSON.stringify(resolve('src/backend/select.ts'))}); await selectBackend('auto');`;
+    const child = spawnSync(process.execPath, ['--import', tsx, '--input-type=module', '-e', script], { cwd, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(child.status, 0, child.stderr);
+    assert.doesNotMatch(child.stderr + child.stdout, /Warning: /);
   });
 });
 

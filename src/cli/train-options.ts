@@ -15,9 +15,12 @@ export const DATA_OPTIONS = {
   data_dir: {
     type: 'string',
     default: d.dataDir,
-    describe: 'where the dataset lives or is downloaded to (fashion-mnist on Debian: /usr/share/datasets/fashion-mnist)',
+    describe: 'where the dataset lives or is downloaded to (fashion-mnist is also found in Debian\'s /usr/share/datasets/fashion-mnist; fashion-mnist-10k ships with infobatch)',
   },
-  mirror: { type: 'string', describe: 'base URL to download CIFAR from instead of the official site (also $INFOBATCH_CIFAR_MIRROR)' },
+  mirror: {
+    type: 'string',
+    describe: 'base URL (or folder) to download CIFAR or Fashion-MNIST from instead of the official site (also $INFOBATCH_CIFAR_MIRROR, $INFOBATCH_FASHION_MNIST_MIRROR)',
+  },
   cifar100_labels: { type: 'string', choices: ['fine', 'coarse'], default: 'fine', describe: 'CIFAR-100 label set' },
   backend: {
     type: 'string',
@@ -116,7 +119,8 @@ export function configFromArgs(args: TrainArgs): TrainConfig {
 
 /** Dataset options that only some loaders read (CIFAR's mirror and label set). */
 export function datasetExtra(args: DataArgs): Record<string, string | undefined> {
-  return { mirror: args.mirror ?? process.env.INFOBATCH_CIFAR_MIRROR, cifar100Labels: args.cifar100_labels };
+  // Each loader falls back to its own environment variable for the mirror.
+  return { mirror: args.mirror, cifar100Labels: args.cifar100_labels };
 }
 
 /** The TrainConfig field each train flag sets (for `--resume`: given flags override the saved settings). */

@@ -3,7 +3,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createObjectCsvStringifier, createObjectCsvWriter } from 'csv-writer';
 import type { TrainConfig } from '../config.js';
-import { CorruptFileError } from '../io/file-errors.js';
+import { CorruptFileError, storageErrorOf } from '../io/file-errors.js';
 import { writeFileAtomic } from '../io/files.js';
 
 /**
@@ -84,9 +84,13 @@ const HEADER = LOG_COLUMNS.map((id) => ({ id, title: id }));
 
 /** Appends one epoch's row (writing the header first when the file is new). */
 export async function appendLogRow(path: string, row: EpochRow): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const writer = createObjectCsvWriter({ path, header: HEADER, append: existsSync(path) });
-  await writer.writeRecords([formatRow(row)]);
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    const writer = createObjectCsvWriter({ path, header: HEADER, append: existsSync(path) });
+    await writer.writeRecords([formatRow(row)]);
+  } catch (error) {
+    throw storageErrorOf(error, path);
+  }
 }
 
 /**

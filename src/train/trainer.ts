@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -191,13 +191,26 @@ export async function runTraining(config: TrainConfig, options: TrainOptions = {
 
 /** Takes the experiment's lock (creating --model_dir); refuses, naming the holder, if a live process has it. */
 function lockExperiment(name: string, paths: RunPaths): () => void {
-  mkdirSync(dirname(paths.lock), { recursive: true });
+  const created = mkdirSync(dirname(paths.lock), { recursive: true });
+  // A run that fails before writing anything leaves no empty --model_dir behind either.
+  const removeCreated = (): void => {
+    if (created === undefined) return;
+    try {
+      rmdirSync(dirname(paths.lock));
+    } catch {
+      // not empty: the run wrote files, keep the folder
+    }
+  };
   const attempt = tryLock(paths.lock);
   if (!attempt.acquired) {
+    removeCreated();
     const who = attempt.holder > 0 ? `process ${attempt.holder}` : 'another process';
     throw new ConfigError(`experiment "${name}" is being trained by ${who} (lock ${paths.lock}); wait for it to finish, or choose another --experiment_name`);
   }
-  return attempt.release;
+  return () => {
+    attempt.release();
+    removeCreated();
+  };
 }
 
 /** Removes what killed writes of this experiment left behind (temp files, staged checkpoints of dead processes). */
