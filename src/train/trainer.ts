@@ -386,6 +386,8 @@ async function trainLocked(config: TrainConfig, options: TrainOptions, paths: Ru
         `${(summary.elapsedSeconds / 60).toFixed(2)} min, sample-steps saved ${summary.savedPercent.toFixed(1)} % ` +
         `(${summary.samplesTrained} of ${summary.samplesFull}); log ${paths.log}, model ${paths.modelDir}/`,
     );
+  } else if (status === 'interrupted' && state.epochsDone === 0) {
+    log(`interrupted in epoch ${interruptedIn}/${config.epochs}, before any epoch finished: nothing to resume; start it again with --overwrite`);
   } else if (status === 'interrupted') {
     log(
       `interrupted in epoch ${interruptedIn}/${config.epochs} (its batches are not kept): ${state.epochsDone} epoch(s) finished and saved; ` +

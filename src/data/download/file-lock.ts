@@ -19,9 +19,12 @@ export async function withFileLock<T>(
   work: () => Promise<T>,
 ): Promise<T> {
   let announced = false;
+  let unmark: (() => boolean) | undefined;
   for (;;) {
     try {
       const handle = await open(lockPath, 'wx');
+      // Held from the moment the file exists: a concurrent load in this process must not see its own pid as stale.
+      unmark = markHeld(lockPath);
       try {
         await handle.writeFile(`${process.pid}\n`);
       } finally {
@@ -42,11 +45,10 @@ export async function withFileLock<T>(
     }
     await sleep(POLL_MS);
   }
-  const unmark = markHeld(lockPath);
   try {
     return await work();
   } finally {
-    unmark();
+    unmark?.();
     await rm(lockPath, { force: true });
   }
 }
