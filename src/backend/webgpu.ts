@@ -122,14 +122,17 @@ export async function probeWebgpuAdapter(): Promise<WebgpuAdapterSummary | null>
 /**
  * Asks Dawn for its adapter in a child process, so that what Dawn prints while it starts (warnings on
  * stderr about reduced limits, say) stays off the user's terminal when `auto` only looks: most machines
- * turn out to have no usable GPU adapter. Null when there is none; throws when the packages are missing.
+ * turn out to have no usable GPU adapter. Null when there is none; undefined when the package cannot be
+ * resolved from here; throws when it fails to load.
  */
-export function probeWebgpuAdapterQuietly(): WebgpuAdapterSummary | null {
+export function probeWebgpuAdapterQuietly(): WebgpuAdapterSummary | null | undefined {
   let specifier: string;
   try {
     specifier = import.meta.resolve('webgpu');
   } catch {
-    throw new Error(`webgpu is not installed (${INSTALL_HINT})`);
+    // Not resolvable as a package (missing, or bundled into one file as the GPU-check hand-over does):
+    // undefined = cannot look from outside; the caller probes in this process, which says which it is.
+    return undefined;
   }
   const script = [
     `const pkg = await import(${JSON.stringify(specifier)});`,
@@ -162,8 +165,8 @@ export async function activateWebgpu({ allowSoftware }: WebgpuActivation): Promi
   if (!allowSoftware) {
     // auto: look first without loading Dawn here (and without its warnings) and pass over what it would not take.
     const seen = probeWebgpuAdapterQuietly();
-    if (!seen) throw new Error(DRIVER_HINT);
-    if (seen.software) throw new Error(`only a software adapter (${describeAdapter(seen)}) is available; ask for --backend webgpu by name to use it anyway`);
+    if (seen === null) throw new Error(DRIVER_HINT);
+    if (seen?.software) throw new Error(`only a software adapter (${describeAdapter(seen)}) is available; ask for --backend webgpu by name to use it anyway`);
   }
   const adapter = await probeWebgpuAdapter();
   if (!adapter) throw new Error(DRIVER_HINT);
