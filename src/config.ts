@@ -126,6 +126,21 @@ export function prunes(config: Pick<TrainConfig, 'useInfoBatch' | 'ratio' | 'del
 }
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/**
+ * Longest experiment name: file names are limited to 255 bytes, and the longest one a run writes is
+ * `<name>.csv.tmp-<pid>` (pid up to 7 digits) in --log_dir, so 200 leaves room.
+ */
+export const MAX_EXPERIMENT_NAME_LENGTH = 200;
+
+/** Rejects a name that cannot name the run's files (or would point outside the run folders, like ../x). */
+export function validateExperimentName(name: string): void {
+  if (!NAME_PATTERN.test(name)) {
+    throw new ConfigError(`--experiment_name "${name}" must be letters, digits, '.', '_' or '-' and start with a letter or digit (it names files)`);
+  }
+  if (name.length > MAX_EXPERIMENT_NAME_LENGTH) {
+    throw new ConfigError(`--experiment_name is ${name.length} characters long; at most ${MAX_EXPERIMENT_NAME_LENGTH} fit in file names`);
+  }
+}
 
 /** Rejects values no run can use; names the flag the user typed. */
 export function validateConfig(config: TrainConfig): void {
@@ -135,9 +150,7 @@ export function validateConfig(config: TrainConfig): void {
   const nonNegativeInteger = (value: number, flag: string): void => {
     if (!Number.isInteger(value) || value < 0) throw new ConfigError(`--${flag} must be a non-negative integer, got ${value}`);
   };
-  if (!NAME_PATTERN.test(config.experimentName)) {
-    throw new ConfigError(`--experiment_name "${config.experimentName}" must be letters, digits, '.', '_' or '-' (it names files)`);
-  }
+  validateExperimentName(config.experimentName);
   positiveInteger(config.batchSize, 'train_batch_size');
   positiveInteger(config.evalBatchSize, 'eval_batch_size');
   positiveInteger(config.epochs, 'num_epoch');

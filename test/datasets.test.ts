@@ -44,9 +44,10 @@ describe('fashion-mnist loader', () => {
     assert.equal(data.classNames[9], 'Ankle boot');
   });
 
-  it('names the missing file and the Debian package when files are absent', async () => {
-    await assert.rejects(loadDataset('fashion-mnist', { dataDir: join(dir, 'nowhere'), seed: 0, log }), (e: unknown) =>
-      e instanceof DatasetError && /train-images-idx3-ubyte/.test(e.message) && /dataset-fashion-mnist/.test(e.message));
+  it('without the files, no system copy and no network: one error naming the Debian package and the bundled subset', async () => {
+    const sources = { systemDirs: [], mirror: 'http://127.0.0.1:9/', download: { retries: 0, progress: 'none' as const } };
+    await assert.rejects(loadDataset('fashion-mnist', { dataDir: join(dir, 'nowhere'), seed: 0, log, ...sources }), (e: unknown) =>
+      e instanceof DatasetError && /could not be downloaded/.test(e.message) && /dataset-fashion-mnist/.test(e.message) && /fashion-mnist-10k/.test(e.message));
   });
 
   it('rejects a truncated images file', async () => {

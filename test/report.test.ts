@@ -97,9 +97,9 @@ describe('run discovery', () => {
     assert.equal(loadRun('copied', dirs).record, null);
     writeFakeRun(dirs, { name: 'broken' });
     writeFileSync(path.join(dirs.modelDir, 'broken', 'run.json'), '{"status": "done"}');
-    assert.throws(() => loadRun('broken', dirs), /run\.json: not an infobatch run record/);
+    assert.throws(() => loadRun('broken', dirs), /run\.json is corrupt \(not an infobatch run record/);
     writeFileSync(path.join(dirs.modelDir, 'broken', 'run.json'), '{oops');
-    assert.throws(() => loadRun('broken', dirs), /run\.json: not valid JSON/);
+    assert.throws(() => loadRun('broken', dirs), /run\.json is corrupt \(not valid JSON/);
   });
 
   test('baseline names follow the reproduction', () => {
@@ -216,9 +216,11 @@ describe('table arithmetic', () => {
     assert.deepEqual(twoSeeds[0]!.rows.map((row) => row.runs), [['first_try', 'second_try'], ['other_lr']]);
     assert.deepEqual(twoSeeds[0]!.rows[0]!.seeds, [0, 7]);
     assert.match(formatReport(twoSeeds, 'md'), /\| InfoBatch r = 0\.5, δ = 0\.875 \(2 seeds\) `first_try` \| 91\.00 ± 1\.41 \|/);
-    // A repeat with a seed already counted is a repeat, not another seed.
+    // A repeat with a seed already counted is a repeat, not another seed: not averaged, listed apart.
     const repeats = buildReport(['second_try', 'same_seed_again'].map((name) => loadRun(name, dirs)));
-    assert.match(formatReport(repeats, 'md'), /\| InfoBatch r = 0\.5, δ = 0\.875 \(2 runs\) \|/);
+    assert.deepEqual(repeats[0]!.rows[0]!.runs, ['same_seed_again']);
+    assert.match(formatReport(repeats, 'md'), /\| InfoBatch r = 0\.5, δ = 0\.875 † \| 91\.00 \|/);
+    assert.match(formatReport(repeats, 'md'), /† `second_try`: repeats seed 7 of `same_seed_again`; not averaged/);
 
     writeFakeRun(dirs, { name: `${IB('0_5')}_s0`, ratio: 0.5, noRecord: true, finalAcc: 90 });
     writeFakeRun(dirs, { name: `${IB('0_5')}_s1`, ratio: 0.5, noRecord: true, finalAcc: 91 });
@@ -258,7 +260,7 @@ describe('table arithmetic', () => {
     writeFakeRun(dirs, { name: IB('0_5'), ratio: 0.5, finalAcc: 90.5 });
     const sections = buildReport([BASE, IB('0_5')].map((name) => loadRun(name, dirs)));
     const csv = formatReport(sections, 'csv').trim().split('\n');
-    assert.equal(csv[0], 'section,method,runs,n,best_acc_mean,best_acc_std,delta_acc_points,minutes_mean,minutes_std,delta_minutes_percent,saved_percent_mean,saved_percent_std,complete');
+    assert.equal(csv[0], 'section,method,runs,n,best_acc_mean,best_acc_std,delta_acc_points,minutes_mean,minutes_std,delta_minutes_percent,saved_percent_mean,saved_percent_std,seconds_per_1k_samples,complete,excluded,timings_comparable');
     assert.equal(csv.length, 3);
     assert.ok(csv[2]!.startsWith(`fashion-mnist · ResNetTiny · batch 128 · 10 epochs,"InfoBatch r = 0.5, δ = 0.875",${IB('0_5')},1,90.5,,-0.5,`), csv[2]);
     const json = JSON.parse(formatReport(sections, 'json')) as { rows: { label: string; bestAcc: { mean: number } }[] }[];

@@ -30,6 +30,7 @@ describe('run folder', () => {
       modelDir: join(dirs.modelDir, 'r'),
       record: join(dirs.modelDir, 'r', 'run.json'),
       checkpoint: join(dirs.modelDir, 'r', 'checkpoint'),
+      lock: join(dirs.modelDir, 'r.lock'),
     });
   });
 
@@ -62,7 +63,8 @@ describe('run folder', () => {
     const { checkpoint } = runPaths('v1', dirs);
     const model = buildModel('ResNetTiny', { inputShape: [8, 8, 1], numClasses: 2, seed: 0 });
     const state: CheckpointState = { version: CHECKPOINT_VERSION, epochsDone: 1, elapsedSeconds: 2, bestTestAcc: 55, bestEpoch: 1, samplesTrained: 10, samplesFull: 10, rows: [row(1, 1.3)] };
-    await saveCheckpoint(checkpoint, model, new Float32Array(3), new Float32Array(10), state);
+    // No momentum yet (an empty optimizer state is valid; a partial one would be corrupt).
+    await saveCheckpoint(checkpoint, model, new Float32Array(0), new Float32Array(10), state);
     const v1Row = { epoch: 1, lr: 0.01, train_loss: 1.5, train_acc: 50, test_loss: 1.4, test_acc: 55, samples: 700, pruned: 300, epoch_seconds: 7.25, elapsed_seconds: 7.25 };
     writeFileSync(join(checkpoint, 'state.json'), JSON.stringify({ ...state, version: 1, rows: [v1Row] }));
     const loaded = (await loadCheckpoint(checkpoint))!;

@@ -131,7 +131,8 @@ describe('running a sweep', () => {
     mkdirSync(path.join(dirs.modelDir, R3, 'checkpoint'));
     const calls: { name: string; resume: boolean }[] = [];
     const lines: string[] = [];
-    const report = await executeSweep(planSweep(request(), dirs), { ...dirs, trainer: fakeTrainer(calls), log: (line) => lines.push(line) });
+    const { report } = await executeSweep(planSweep(request(), dirs), { ...dirs, trainer: fakeTrainer(calls), log: (line) => lines.push(line) });
+    assert.ok(report !== null);
     assert.deepEqual(calls, [{ name: R3, resume: true }, { name: R5, resume: false }]);
     assert.equal(readFileSync(path.join(dirs.figureDir, 'report.md'), 'utf8'), report);
     assert.match(report, /\| Baseline \(full data\) \|.*\n\| InfoBatch r = 0\.3, δ = 0\.875 \|.*\n\| InfoBatch r = 0\.5, δ = 0\.875 \|/);
@@ -151,9 +152,10 @@ describe('running a sweep', () => {
   test('seeds: the report averages them', async () => {
     const dirs = freshDirs();
     const calls: { name: string; resume: boolean }[] = [];
-    const report = await executeSweep(planSweep(request({ ratios: [0.5], seeds: [0, 1] }), dirs), {
+    const { report } = await executeSweep(planSweep(request({ ratios: [0.5], seeds: [0, 1] }), dirs), {
       ...dirs, trainer: fakeTrainer(calls), log: () => {},
     });
+    assert.ok(report !== null);
     assert.equal(calls.length, 4);
     assert.match(report, /\| Baseline \(full data\) \(2 seeds\) \|/);
     assert.ok(existsSync(path.join(dirs.figureDir, `${R5}_s1_accuracy_time.png`)));

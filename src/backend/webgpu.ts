@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
@@ -118,6 +119,37 @@ export async function probeWebgpuAdapter(): Promise<WebgpuAdapterSummary | null>
   return adapter ? summarize(adapter) : null;
 }
 
+/**
+ * Asks Dawn for its adapter in a child process, so that what Dawn prints while it starts (warnings on
+ * stderr about reduced limits, say) stays off the user's terminal when `auto` only looks: most machines
+ * turn out to have no usable GPU adapter. Null when there is none; undefined when the package cannot be
+ * resolved from here; throws when it fails to load.
+ */
+export function probeWebgpuAdapterQuietly(): WebgpuAdapterSummary | null | undefined {
+  let specifier: string;
+  try {
+    specifier = import.meta.resolve('webgpu');
+  } catch {
+    // Not resolvable as a package (missing, or bundled into one file as the GPU-check hand-over does):
+    // undefined = cannot look from outside; the caller probes in this process, which says which it is.
+    return undefined;
+  }
+  const script = [
+    `const pkg = await import(${JSON.stringify(specifier)});`,
+    'for (const [name, value] of Object.entries(pkg.globals)) if (!(name in globalThis)) globalThis[name] = value;',
+    "const adapter = await pkg.create([]).requestAdapter({ powerPreference: 'high-performance' });",
+    'const info = adapter?.info ?? {};',
+    "const fields = { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description, isFallbackAdapter: info.isFallbackAdapter };",
+    "process.stdout.write('ADAPTER ' + JSON.stringify(adapter ? { info: fields, isFallbackAdapter: adapter.isFallbackAdapter } : null) + '\\n');",
+    'process.exit(0);',
+  ].join('\n');
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  const line = child.stdout?.split('\n').find((l) => l.startsWith('ADAPTER '));
+  if (!line) throw new Error(`the webgpu package (dawn.node) failed to load: ${(child.stderr ?? '').trim().split('\n').pop()?.slice(0, 200) ?? `exit ${child.status}`}`);
+  const adapter = JSON.parse(line.slice('ADAPTER '.length)) as DawnAdapter | null;
+  return adapter ? summarize(adapter) : null;
+}
+
 /** The adapter the active `webgpu` backend runs on, once activateWebgpu has succeeded. */
 export function activeWebgpuAdapter(): WebgpuAdapterSummary | undefined {
   return activeAdapter;
@@ -130,6 +162,12 @@ export interface WebgpuActivation {
 
 /** Registers the tfjs WebGPU backend on Dawn's adapter and makes it current; resolves to 'webgpu'. */
 export async function activateWebgpu({ allowSoftware }: WebgpuActivation): Promise<string> {
+  if (!allowSoftware) {
+    // auto: look first without loading Dawn here (and without its warnings) and pass over what it would not take.
+    const seen = probeWebgpuAdapterQuietly();
+    if (seen === null) throw new Error(DRIVER_HINT);
+    if (seen?.software) throw new Error(`only a software adapter (${describeAdapter(seen)}) is available; ask for --backend webgpu by name to use it anyway`);
+  }
   const adapter = await probeWebgpuAdapter();
   if (!adapter) throw new Error(DRIVER_HINT);
   if (adapter.software && !allowSoftware) {

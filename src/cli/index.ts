@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { reportError, UsageError } from './errors.js';
+import { checkFlags, recordGivenFlags, type DeclaredOptions } from './flag-checks.js';
 import { examplesEpilogue } from './help.js';
 import { trainCommand } from './train.js';
 import { testCommand } from './test.js';
@@ -24,6 +25,10 @@ export async function main(argv: string[]): Promise<number> {
       .command(reportCommand)
       .command(sweepCommand)
       .demandCommand(1, 'name a command: train, test, visualize, report or sweep')
+      // Runs once the command's flags are declared, before validation and the handler.
+      .middleware(((parsed: object, instance: { getOptions(): DeclaredOptions }) => {
+        recordGivenFlags(parsed, checkFlags(argv, instance.getOptions()));
+      }) as never, true)
       .strict()
       .recommendCommands()
       .epilogue(

@@ -50,9 +50,12 @@ export const DATA_OPTIONS = {
   data_dir: {
     type: 'string',
     default: d.dataDir,
-    describe: 'where the dataset lives or is downloaded to (fashion-mnist on Debian: /usr/share/datasets/fashion-mnist)',
+    describe: 'where the dataset lives or is downloaded to (fashion-mnist is also found in Debian\'s /usr/share/datasets/fashion-mnist; fashion-mnist-10k ships with infobatch)',
   },
-  mirror: { type: 'string', describe: 'base URL to download CIFAR from instead of the official site (also $INFOBATCH_CIFAR_MIRROR)' },
+  mirror: {
+    type: 'string',
+    describe: 'base URL (or folder) to download CIFAR or Fashion-MNIST from instead of the official site (also $INFOBATCH_CIFAR_MIRROR, $INFOBATCH_FASHION_MNIST_MIRROR)',
+  },
   cifar100_labels: {
     type: 'string',
     choices: CIFAR100_LABEL_SETS,
@@ -159,5 +162,44 @@ export function configFromArgs(args: TrainArgs): TrainConfig {
   config.experimentName =
     args.experiment_name ??
     experimentNameFor({ dataset: config.dataset, model: config.model, batchSize: config.batchSize, ratio: config.useInfoBatch ? config.ratio : null });
+  return config;
+}
+
+/** The TrainConfig field each train flag sets (for `--resume`: given flags override the saved settings). */
+export const FLAG_FIELDS: Readonly<Record<string, keyof TrainConfig>> = {
+  dataset: 'dataset',
+  data_dir: 'dataDir',
+  cifar100_labels: 'cifar100Labels',
+  mirror: 'mirror',
+  model: 'model',
+  train_batch_size: 'batchSize',
+  eval_batch_size: 'evalBatchSize',
+  num_epoch: 'epochs',
+  train_limit: 'trainLimit',
+  test_limit: 'testLimit',
+  max_lr: 'maxLr',
+  weight_decay: 'weightDecay',
+  label_smoothing: 'labelSmoothing',
+  use_info_batch: 'useInfoBatch',
+  ratio: 'ratio',
+  delta: 'delta',
+  random_pruning: 'pruneStrategy',
+  no_rescale: 'rescale',
+  no_anneal: 'anneal',
+  seed: 'seed',
+  backend: 'backend',
+  precision: 'precision',
+};
+
+/**
+ * The config of `train --resume`: the saved settings, with what the given flags set on top (the trainer then
+ * refuses those that may not change), so `--experiment_name X --resume` alone continues the run as it was.
+ */
+export function resumedConfig(saved: TrainConfig, fromArgs: TrainConfig, given: ReadonlySet<string>): TrainConfig {
+  const config: TrainConfig = { ...saved, experimentName: fromArgs.experimentName };
+  for (const flag of given) {
+    const field = FLAG_FIELDS[flag];
+    if (field !== undefined) (config as unknown as Record<string, unknown>)[field] = fromArgs[field];
+  }
   return config;
 }

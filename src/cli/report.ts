@@ -7,6 +7,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../config.js';
 import { formatReport, REPORT_FORMATS, type ReportFormat } from '../report/format.js';
 import { writeDerivedFile } from '../report/output.js';
+import { loadUsableRuns } from '../report/usable-runs.js';
 import { buildReport } from '../report/table.js';
 import { listLoggedRuns, loadRun, type RunDirs } from '../runs/index.js';
 import { FIGURE_DIR_OPTIONS, RUN_DIR_OPTIONS, runDirsFromArgs, type RunDirArgs } from './options.js';
@@ -26,7 +27,9 @@ export async function runReport(options: ReportOptions, log: (line: string) => v
   if (names.length === 0) {
     throw new ConfigError(`no runs to report: ${options.logDir}/ has no logs (train one with "infobatch train", or pass --log_dir)`);
   }
-  const runs = names.map((name) => loadRun(name, options));
+  // Runs the user named must all be there; of "every run in logs/" a bad one is skipped with a warning.
+  const runs = options.names.length > 0 ? names.map((name) => loadRun(name, options)) : loadUsableRuns(names, options, log);
+  if (runs.length === 0) throw new ConfigError(`no runs to report: none of ${names.join(', ')} could be read (see the warnings above)`);
   for (const run of runs) run.warnings.forEach((warning) => log(`warning: ${warning}`));
   const text = formatReport(buildReport(runs), options.format);
   if (options.write) await writeDerivedFile(path.join(options.figureDir, `report.${options.format}`), text, log);

@@ -5,12 +5,28 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { ConfigError, prunes } from '../config.js';
-import { executeSweep } from '../sweep/execute.js';
+import { executeSweep, type SweepResult } from '../sweep/execute.js';
+import { DIVERGED_EXIT_CODE, INTERRUPTED_EXIT_CODE, SilentExit } from './errors.js';
 import { describePlan, parseRatios, parseSeeds, planSweep, type SweepRequest } from '../sweep/plan.js';
 import { validateFigureSize } from '../plot/figure-options.js';
 import {
   configFromArgs, DATA_OPTIONS, FIGURE_DIR_OPTIONS, FIGURE_SIZE_OPTIONS, runDirsFromArgs, TRAIN_OPTIONS, type DataArgs, type FigureArgs,
 } from './options.js';
+
+/**
+ * Prints the report of a finished sweep and ends it: exit 130 when interrupted; exit 3 (DIVERGED_EXIT_CODE)
+ * after the report when a run diverged, saying so in the last line, so that scripts see the sweep is not whole.
+ */
+export function endSweep(result: SweepResult, write: (text: string) => void, log: (line: string) => void): void {
+  if (result.interrupted) throw new SilentExit(INTERRUPTED_EXIT_CODE);
+  if (result.report !== null) write(result.report);
+  if (result.diverged.length === 0) return;
+  log(
+    `sweep: ${result.diverged.length} run(s) diverged and are not in the report: ${result.diverged.join(', ')}; ` +
+      `train them again with --overwrite and a lower --max_lr (exit ${DIVERGED_EXIT_CODE})`,
+  );
+  throw new SilentExit(DIVERGED_EXIT_CODE);
+}
 
 interface SweepArgs extends DataArgs, FigureArgs {
   model: string;
@@ -73,14 +89,14 @@ export const sweepCommand: CommandModule<object, SweepArgs> = {
     describePlan(plan).forEach((line) => log(line));
     if (argv.dry_run) return;
     // Loaded only now: tfjs and the models are not needed to plan or to print the plan.
-    const { runTraining } = await import('../train/trainer.js');
-    const report = await executeSweep(plan, {
-      ...dirs,
-      figureDir: argv.figure_dir,
-      figureSize,
-      trainer: runTraining,
-      log,
-    });
-    process.stdout.write(report);
+    const [{ runTraining }, { InterruptionRequest }] = await Promise.all([import('../train/trainer.js'), import('../train/interruption.js')]);
+    const interruption = InterruptionRequest.listen(log);
+    let result;
+    try {
+      result = await executeSweep(plan, { ...dirs, figureDir: argv.figure_dir, figureSize, trainer: runTraining, interruption, log });
+    } finally {
+      interruption.dispose();
+    }
+    endSweep(result, (text) => process.stdout.write(text), log);
   },
 };

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
+import { validateExperimentName } from '../config.js';
 import { selectBackend } from '../backend/select.js';
 import { BatchMaker } from '../data/augment.js';
 import { limitSplit } from '../data/dataset.js';
@@ -43,6 +44,7 @@ export const testCommand: CommandModule<object, TestArgs> = {
       })
       .epilogue(examplesEpilogue([['infobatch test --experiment_name cifar10_resnet18_baseline_b256 --model ResNet18', 'test the baseline of the reproduction']])) as never,
   handler: async (args) => {
+    validateExperimentName(args.experiment_name);
     const paths = runPaths(args.experiment_name, runDirsFromArgs(args));
     const record = readRunRecord(paths.record);
     if (!existsSync(join(paths.modelDir, MODEL_JSON)) || record === null) {
@@ -53,12 +55,13 @@ export const testCommand: CommandModule<object, TestArgs> = {
       throw new UsageError(`experiment "${args.experiment_name}" trained a ${config.model}, not a ${args.model}`);
     }
     const log = (line: string): void => console.log(line);
-    await selectBackend(args.backend, log, { precision: args.precision });
+    // Data before the backend: a missing dataset is said at once, without probing GPUs.
     const dataset = await loadDatasetFor(
       { ...config, dataset: args.dataset ?? config.dataset, dataDir: args.data_dir ?? config.dataDir, mirror: args.mirror ?? config.mirror },
       log,
     );
-    const model = await loadModel(paths.modelDir);
+    await selectBackend(args.backend, log, { precision: args.precision });
+    const model = await loadModel(paths.modelDir, 'retrain the experiment (train --overwrite), or restore that file');
     const inputShape = model.inputs[0]!.shape.slice(1);
     if (inputShape.join() !== [dataset.height, dataset.width, dataset.channels].join()) {
       throw new UsageError(`the model takes ${inputShape.join('×')} images but ${dataset.name} has ${dataset.height}×${dataset.width}×${dataset.channels}`);
@@ -73,5 +76,8 @@ export const testCommand: CommandModule<object, TestArgs> = {
     const width = Math.max(...dataset.classNames.map((n) => n.length));
     result.perClass.forEach((acc, c) => console.log(`  ${dataset.classNames[c]!.padEnd(width)}  ${Number.isNaN(acc) ? '   n/a' : `${acc.toFixed(2).padStart(6)} %`}`));
     model.dispose();
+    if (!Number.isFinite(result.crossEntropy)) {
+      throw new UsageError(`the saved model of "${args.experiment_name}" gives a non-finite test loss (${result.crossEntropy}): its weights diverged; retrain it with a lower --max_lr`);
+    }
   },
 };

@@ -1,7 +1,12 @@
 import type { CommandModule } from 'yargs';
+import { validateExperimentName } from '../config.js';
+import { InterruptionRequest } from '../train/interruption.js';
+import { readRunRecord, runPaths } from '../runs/index.js';
 import { runTraining } from '../train/trainer.js';
+import { INTERRUPTED_EXIT_CODE, SilentExit } from './errors.js';
+import { givenFlags } from './flag-checks.js';
 import { examplesEpilogue } from './help.js';
-import { configFromArgs, DATA_OPTIONS, runDirsFromArgs, TRAIN_OPTIONS, type TrainArgs } from './options.js';
+import { configFromArgs, DATA_OPTIONS, resumedConfig, runDirsFromArgs, TRAIN_OPTIONS, type TrainArgs } from './options.js';
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
   command: 'train',
@@ -26,6 +31,20 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         ]),
       ) as never,
   handler: async (args) => {
-    await runTraining(configFromArgs(args), { resume: args.resume as boolean, overwrite: args.overwrite as boolean, ...runDirsFromArgs(args) });
+    let config = configFromArgs(args);
+    const dirs = runDirsFromArgs(args);
+    if (args.resume) {
+      validateExperimentName(config.experimentName);
+      // Without a record the trainer says there is nothing to resume.
+      const record = readRunRecord(runPaths(config.experimentName, dirs).record);
+      if (record !== null) config = resumedConfig(record.config, config, givenFlags(args));
+    }
+    const interruption = InterruptionRequest.listen((line) => console.log(line));
+    try {
+      const summary = await runTraining(config, { resume: args.resume as boolean, overwrite: args.overwrite as boolean, ...dirs, interruption });
+      if (summary.status === 'interrupted') throw new SilentExit(INTERRUPTED_EXIT_CODE);
+    } finally {
+      interruption.dispose();
+    }
   },
 };

@@ -11,6 +11,7 @@ import type { Figure } from '../plot/figures.js';
 import { assertComparable, baselineNameFor, methodOf } from '../report/compare.js';
 import { writeDerivedFile } from '../report/output.js';
 import { loadRun, runPaths, type LoadedRun, type RunDirs } from '../runs/index.js';
+import { loadUsableRun } from '../report/usable-runs.js';
 import { FIGURE_DIR_OPTIONS, FIGURE_SIZE_OPTIONS, RUN_DIR_OPTIONS, runDirsFromArgs, type FigureArgs, type RunDirArgs } from './options.js';
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -43,8 +44,9 @@ export function selectRuns(options: VisualizeOptions, log: (line: string) => voi
     const guess = baselineNameFor(infobatch[0]!.name);
     const guessedLog = guess === null ? null : runPaths(guess, options).log;
     if (guess !== null && existsSync(guessedLog!)) {
-      baseline = loadRun(guess, options);
-      log(`baseline: ${guess}`);
+      // A guessed baseline that cannot be read is skipped (with a warning), not a reason to draw nothing.
+      baseline = loadUsableRun(guess, options, log);
+      if (baseline) log(`baseline: ${guess}`);
     } else {
       const looked = guessedLog === null ? '' : ` (looked for ${guessedLog})`;
       log(`no baseline run found${looked}; plotting the InfoBatch run${infobatch.length > 1 ? 's' : ''} alone (use --baseline_experiment_name)`);

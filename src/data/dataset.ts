@@ -5,6 +5,7 @@
  * normalization work on whole batches gathered from it (see augment.ts), which is what keeps data
  * work off the profile on a 2-core machine.
  */
+import type { ProgressMode } from './download/progress.js';
 export interface ImageSplit {
   /** NHWC pixels, 0..255, length = count * height * width * channels. */
   readonly images: Uint8Array;
@@ -53,12 +54,17 @@ export interface DatasetLoadOptions {
   readonly log: (line: string) => void;
   /** CIFAR-100 label set (`--cifar100_labels`); 'fine' when unset. Other datasets ignore it. */
   readonly cifar100Labels?: Cifar100Labels;
-  /** CIFAR: base URL or folder to download from (`--mirror`); unset or null: $INFOBATCH_CIFAR_MIRROR, else the official site. */
+  /**
+   * CIFAR and Fashion-MNIST: base URL or folder to download from (`--mirror`); unset or null: the loader's own
+   * variable ($INFOBATCH_CIFAR_MIRROR, $INFOBATCH_FASHION_MNIST_MIRROR), else the official site.
+   */
   readonly mirror?: string | null;
   /** synthetic: its sizes; unset ones take the loader's defaults. */
   readonly syntheticSizes?: Partial<SyntheticSizes>;
   /** Downloads: give up an attempt after this long without data, and retry this often (tests shorten both). */
-  readonly download?: { readonly idleTimeoutMs?: number; readonly retries?: number };
+  readonly download?: { readonly idleTimeoutMs?: number; readonly retries?: number; readonly retryDelayMs?: number; readonly progress?: ProgressMode };
+  /** fashion-mnist: the system folders searched before downloading (tests; default Debian's package folder). */
+  readonly systemDirs?: readonly string[];
 }
 
 /** A loader reads (or makes, or downloads) one dataset. It throws DatasetError with a user-facing message. */
@@ -73,6 +79,7 @@ export class DatasetError extends Error {
 export function validateDataset(dataset: ImageDataset): void {
   const pixels = dataset.height * dataset.width * dataset.channels;
   for (const [splitName, split] of [['train', dataset.train], ['test', dataset.test]] as const) {
+    if (split.count === 0) throw new DatasetError(`${dataset.name} ${splitName}: the dataset has no ${splitName} images; check --data_dir and its files`);
     if (split.images.length !== split.count * pixels) {
       throw new DatasetError(`${dataset.name} ${splitName}: ${split.images.length} pixels for ${split.count} images of ${pixels}`);
     }

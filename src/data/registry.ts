@@ -1,6 +1,6 @@
 import { DatasetError, validateDataset, type Cifar100Labels, type DatasetLoadOptions, type DatasetLoader, type ImageDataset, type SyntheticSizes } from './dataset.js';
 import { loadSynthetic } from './synthetic.js';
-import { loadFashionMnist } from './fashion-mnist.js';
+import { loadBundledFashionMnist, loadFashionMnist } from './fashion-mnist.js';
 import { loadCifar10, loadCifar100 } from './cifar.js';
 
 /** Every dataset `--dataset` accepts. Adding one means adding a loader here; the loop does not change. */
@@ -8,6 +8,7 @@ export const DATASETS = {
   cifar10: loadCifar10,
   cifar100: loadCifar100,
   'fashion-mnist': loadFashionMnist,
+  'fashion-mnist-10k': loadBundledFashionMnist,
   synthetic: loadSynthetic,
 } as const satisfies Record<string, DatasetLoader>;
 

@@ -47,10 +47,12 @@ function signed(value: number | null, digits: number, unit = ''): string {
 function toMarkdown(sections: readonly ReportSection[]): string {
   const lines: string[] = [];
   const notes: string[] = [];
+  const excludedNotes: string[] = [];
   for (const section of sections) {
     lines.push(`### ${section.title}`, '');
-    lines.push('| Method | Best accuracy (%) | Δ vs baseline | Total training time (min) | Δ | Sample-steps saved (%) |');
-    lines.push('|---|---:|---:|---:|---:|---:|');
+    if (section.timingWarning) lines.push(`**${section.timingWarning}**`, '');
+    lines.push('| Method | Best accuracy (%) | Δ vs baseline | Total training time (min) | Δ | Sample-steps saved (%) | s per 1,000 samples |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|');
     const names = section.rows.map(methodName);
     section.rows.forEach((row, index) => {
       // Two rows of one method (say, two baselines with different learning rates) are told apart by name.
@@ -62,17 +64,24 @@ function toMarkdown(sections: readonly ReportSection[]): string {
           notes.push(`\`${run.name}\`: ${run.epochsLogged} of ${run.epochsPlanned ?? '?'} epochs logged (not finished)`);
         }
       }
+      if (row.excluded.length > 0) {
+        label += ' †';
+        for (const run of row.excluded) excludedNotes.push(`\`${run.name}\`: ${run.reason}`);
+      }
       lines.push(
         `| ${label} | ${stat(row.bestAcc, 2)} | ${signed(row.deltaAccPoints, 2)} | ${stat(row.minutes, 2)} | ` +
-          `${signed(row.deltaMinutesPercent, 1, ' %')} | ${stat(row.savedPercent, 1)} |`,
+          `${signed(row.deltaMinutesPercent, 1, ' %')} | ${stat(row.savedPercent, 1)} | ${stat(row.secondsPer1k, 2)} |`,
       );
     });
     lines.push('');
   }
   if (notes.length > 0) lines.push(...notes.map((note) => `\\* ${note}`), '');
+  if (excludedNotes.length > 0) lines.push(...excludedNotes.map((note) => `† ${note}`), '');
   lines.push(
     'Best accuracy: best test accuracy over all epochs. Training time excludes evaluation. ' +
-      'Δ: accuracy in points, time relative to the baseline. Sample-steps saved: 1 − Σ samples trained / Σ training-set size over the epochs.',
+      'Δ: accuracy in points, time relative to the baseline. Sample-steps saved: 1 − Σ samples trained / Σ training-set size over the epochs ' +
+      '(the saving that does not depend on the machine). s per 1,000 samples: training time per 1,000 samples trained; it should be the ' +
+      'same for every run on one machine, and differs when the load changed.',
     '',
   );
   return lines.join('\n');
@@ -80,7 +89,7 @@ function toMarkdown(sections: readonly ReportSection[]): string {
 
 const CSV_COLUMNS = [
   'section', 'method', 'runs', 'n', 'best_acc_mean', 'best_acc_std', 'delta_acc_points', 'minutes_mean', 'minutes_std',
-  'delta_minutes_percent', 'saved_percent_mean', 'saved_percent_std', 'complete',
+  'delta_minutes_percent', 'saved_percent_mean', 'saved_percent_std', 'seconds_per_1k_samples', 'complete', 'excluded', 'timings_comparable',
 ] as const;
 
 function csvCell(value: string | number | boolean | null): string {
@@ -97,7 +106,8 @@ function toCsv(sections: readonly ReportSection[]): string {
       const cells = [
         section.title, methodLabel(row), row.runs.join(' '), row.runs.length,
         row.bestAcc.mean, row.bestAcc.std, row.deltaAccPoints, row.minutes.mean, row.minutes.std,
-        row.deltaMinutesPercent, row.savedPercent.mean, row.savedPercent.std, row.incomplete.length === 0,
+        row.deltaMinutesPercent, row.savedPercent.mean, row.savedPercent.std, row.secondsPer1k.mean, row.incomplete.length === 0,
+        row.excluded.map((run) => run.name).join(' '), section.timingWarning === null,
       ];
       lines.push(cells.map(csvCell).join(','));
     }

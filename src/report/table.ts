@@ -25,6 +25,10 @@ export interface RunSummary {
   /** false when the record says "running" or fewer epochs are logged than planned; null when unknown. */
   complete: boolean | null;
   annealStartEpoch: number | null;
+  /** Training seconds per 1,000 samples trained: a rate that pruning does not change, only the machine. */
+  secondsPer1k: number;
+  /** The same over the run's full-data epochs only (none pruned); null if it has none. */
+  fullDataSecondsPer1k: number | null;
 }
 
 export function summarizeRun(run: LoadedRun): RunSummary {
@@ -32,10 +36,16 @@ export function summarizeRun(run: LoadedRun): RunSummary {
   let samplesTrained = 0;
   let samplesFull = 0;
   let bestAcc = -Infinity;
+  let fullSeconds = 0;
+  let fullSamples = 0;
   for (const row of run.rows) {
     samplesTrained += row.samples;
     samplesFull += row.samples + row.pruned;
     bestAcc = Math.max(bestAcc, row.testAcc);
+    if (row.pruned === 0) {
+      fullSeconds += row.epochSeconds;
+      fullSamples += row.samples;
+    }
   }
   const epochsPlanned = run.record?.config.epochs ?? null;
   const complete = run.record ? run.record.status === 'complete' && run.rows.length >= run.record.config.epochs : null;
@@ -51,6 +61,8 @@ export function summarizeRun(run: LoadedRun): RunSummary {
     epochsPlanned,
     complete,
     annealStartEpoch: annealStartOf(run),
+    secondsPer1k: samplesTrained > 0 ? (1000 * last.elapsedSeconds) / samplesTrained : 0,
+    fullDataSecondsPer1k: fullSamples > 0 ? (1000 * fullSeconds) / fullSamples : null,
   };
 }
 
@@ -79,13 +91,18 @@ export interface ReportRow {
   method: RunMethod;
   bestAcc: Stat;
   minutes: Stat;
+  secondsPer1k: Stat;
   savedPercent: Stat;
+  /** Per averaged run: training seconds per 1,000 samples over its full-data epochs (null: none). */
+  fullDataSecondsPer1k: (number | null)[];
   /** Mean best accuracy minus the baseline's, percentage points; null for the baseline or without one. */
   deltaAccPoints: number | null;
   /** Mean training time relative to the baseline's, percent (negative = faster); null likewise. */
   deltaMinutesPercent: number | null;
-  /** Runs of the group that are not finished, with "logged/planned" epochs. */
+  /** Averaged runs that are not finished (only when the group has no finished run), with "logged/planned" epochs. */
   incomplete: { name: string; epochsLogged: number; epochsPlanned: number | null }[];
+  /** Runs of the group left out of the mean: unfinished ones beside finished ones, repeats of a seed. */
+  excluded: { name: string; reason: string }[];
 }
 
 export interface ReportSection {
@@ -94,7 +111,15 @@ export interface ReportSection {
   /** Group name of the baseline the deltas refer to; null when the section has none. */
   baseline: string | null;
   rows: ReportRow[];
+  /**
+   * Set when the section's runs trained their full-data epochs at speeds more than TIMING_SPREAD apart: the
+   * machine's load changed between runs, so their times are not comparable.
+   */
+  timingWarning: string | null;
 }
+
+/** Full-data epochs of comparable runs whose speeds differ by more than this share make the times suspect. */
+export const TIMING_SPREAD = 0.25;
 
 const SEED_SUFFIX = /_s\d+$/;
 
@@ -138,13 +163,61 @@ export function buildReport(runs: readonly LoadedRun[]): ReportSection[] {
       row.deltaAccPoints = row.bestAcc.mean - baseline.bestAcc.mean;
       row.deltaMinutesPercent = baseline.minutes.mean > 0 ? (100 * (row.minutes.mean - baseline.minutes.mean)) / baseline.minutes.mean : null;
     }
-    return { title, baseline: baseline?.group ?? null, rows };
+    return { title, baseline: baseline?.group ?? null, rows, timingWarning: timingWarningOf(rows) };
   });
 }
 
+function timingWarningOf(rows: readonly ReportRow[]): string | null {
+  const rates = rows.flatMap((row) => row.fullDataSecondsPer1k).filter((rate): rate is number => rate !== null && rate > 0);
+  if (rates.length < 2) return null;
+  const fastest = Math.min(...rates);
+  const slowest = Math.max(...rates);
+  if (slowest <= fastest * (1 + TIMING_SPREAD)) return null;
+  return (
+    `timings not comparable: the machine's load changed (the same full-data epochs took ${fastest.toFixed(2)} to ` +
+    `${slowest.toFixed(2)} s per 1,000 samples in these runs); compare the sample-steps saved, or rerun on an idle machine`
+  );
+}
+
+/**
+ * Which runs of a group the mean is over: finished ones, one per seed (the first by name; a second run of a
+ * seed is a repeat, not a new sample). Unfinished runs are listed apart, unless none is finished: then the
+ * most advanced unfinished one stands for the group, marked as such.
+ */
+function chooseAveraged(summaries: RunSummary[], seeds: (number | null)[]): { averaged: number[]; excluded: ReportRow['excluded'] } {
+  const order = summaries.map((_, index) => index).sort((a, b) => (summaries[a]!.name < summaries[b]!.name ? -1 : 1));
+  const finished = order.filter((index) => summaries[index]!.complete !== false);
+  const excluded: ReportRow['excluded'] = [];
+  const averaged: number[] = [];
+  if (finished.length === 0) {
+    const furthest = [...order].sort((a, b) => summaries[b]!.epochsLogged - summaries[a]!.epochsLogged)[0]!;
+    averaged.push(furthest);
+  } else {
+    const seedOwner = new Map<number, string>();
+    for (const index of finished) {
+      const seed = seeds[index];
+      if (seed !== null && seed !== undefined && seedOwner.has(seed)) {
+        excluded.push({ name: summaries[index]!.name, reason: `repeats seed ${seed} of \`${seedOwner.get(seed)}\`; not averaged` });
+        continue;
+      }
+      if (seed !== null && seed !== undefined) seedOwner.set(seed, summaries[index]!.name);
+      averaged.push(index);
+    }
+  }
+  for (const index of order) {
+    if (averaged.includes(index) || excluded.some((entry) => entry.name === summaries[index]!.name)) continue;
+    const summary = summaries[index]!;
+    excluded.push({ name: summary.name, reason: `${summary.epochsLogged} of ${summary.epochsPlanned ?? '?'} epochs logged (not finished); not averaged` });
+  }
+  return { averaged, excluded };
+}
+
 function summarizeGroup(group: string, members: LoadedRun[]): ReportRow {
-  const summaries = members.map(summarizeRun);
-  const methods = new Set(summaries.map((summary) => `${summary.method.kind} ${summary.method.ratio} ${summary.method.delta}`));
+  const all = members.map(summarizeRun);
+  const allSeeds = members.map((run) => run.record?.config.seed ?? null);
+  const { averaged, excluded } = chooseAveraged(all, allSeeds);
+  const summaries = averaged.map((index) => all[index]!);
+  const methods = new Set(all.map((summary) => `${summary.method.kind} ${summary.method.ratio} ${summary.method.delta}`));
   if (methods.size > 1) {
     // Seeds of one configuration must share the method; otherwise the mean would mix two experiments.
     throw new RunLookupError(`runs ${members.map((run) => run.name).join(', ')} share the name "${group}" but not the method`);
@@ -152,16 +225,19 @@ function summarizeGroup(group: string, members: LoadedRun[]): ReportRow {
   return {
     group,
     runs: summaries.map((summary) => summary.name),
-    seeds: members.map((run) => run.record?.config.seed ?? null),
+    seeds: averaged.map((index) => allSeeds[index]!),
     method: summaries[0]!.method,
     bestAcc: meanStd(summaries.map((summary) => summary.bestAcc)),
     minutes: meanStd(summaries.map((summary) => summary.minutes)),
+    secondsPer1k: meanStd(summaries.map((summary) => summary.secondsPer1k)),
+    fullDataSecondsPer1k: summaries.map((summary) => summary.fullDataSecondsPer1k),
     savedPercent: meanStd(summaries.map((summary) => summary.savedPercent)),
     deltaAccPoints: null,
     deltaMinutesPercent: null,
     incomplete: summaries
       .filter((summary) => summary.complete === false)
       .map(({ name, epochsLogged, epochsPlanned }) => ({ name, epochsLogged, epochsPlanned })),
+    excluded,
   };
 }
 

@@ -9,7 +9,7 @@
  */
 import { appendFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { RunLookupError } from './errors.js';
+import { RunLookupError, storageErrorOf } from './errors.js';
 import { writeFileAtomic } from './files.js';
 
 /** One finished epoch. Accuracies in percent; seconds are training time (evaluation excluded). */
@@ -88,7 +88,10 @@ export async function appendEpochRow(path: string, row: EpochRow): Promise<void>
     await writeEpochLog(path, [row]);
     return;
   }
-  await appendFile(path, `${formatLine(row)}\n`);
+  // A full disk (ENOSPC) or read-only folder is a StorageError: one line, exit 2, the checkpoint is intact.
+  await appendFile(path, `${formatLine(row)}\n`).catch((error: unknown) => {
+    throw storageErrorOf(error, path);
+  });
 }
 
 /**

@@ -4,6 +4,8 @@
  *   <modelDir>/<name>/model.json            best model by test accuracy, + weights.bin (model-files.ts)
  *   <modelDir>/<name>/run.json              the configuration (saved only here), status and summary (record.ts)
  *   <modelDir>/<name>/checkpoint/           last finished epoch: model, optimizer, scores, log rows (checkpoint.ts)
+ *   <modelDir>/<name>.lock                  pid of the process training it now (pid-lock.ts); beside the folder,
+ *                                           so that --overwrite deleting the folder keeps the lock
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,13 +27,20 @@ export interface RunPaths {
   readonly modelDir: string;
   readonly record: string;
   readonly checkpoint: string;
+  readonly lock: string;
 }
 
 const LOG_SUFFIX = '.csv';
 
 export function runPaths(name: string, dirs: RunDirs): RunPaths {
   const modelDir = join(dirs.modelDir, name);
-  return { log: join(dirs.logDir, `${name}${LOG_SUFFIX}`), modelDir, record: join(modelDir, 'run.json'), checkpoint: join(modelDir, 'checkpoint') };
+  return {
+    log: join(dirs.logDir, `${name}${LOG_SUFFIX}`),
+    modelDir,
+    record: join(modelDir, 'run.json'),
+    checkpoint: join(modelDir, 'checkpoint'),
+    lock: join(dirs.modelDir, `${name}.lock`),
+  };
 }
 
 /** Names of the runs that have a log in `logDir`, sorted; empty when the folder does not exist. */

@@ -1,14 +1,17 @@
 /**
  * Runs a planned sweep: trains what the plan says, in order, then writes the report and the figures of
- * every InfoBatch run against its baseline.
+ * every InfoBatch run against its baseline. A run that diverges does not stop the others; it is left out
+ * of the report and named in the result, so the CLI can end non-zero after reporting the rest.
  */
 import path from 'node:path';
-import type { TrainConfig } from '../config.js';
+import { ConfigError, type TrainConfig } from '../config.js';
 import { DEFAULT_FIGURE_SIZE } from '../plot/figure-options.js';
 import { formatReport } from '../report/format.js';
 import { writeDerivedFile } from '../report/output.js';
 import { buildReport } from '../report/table.js';
-import { loadRun, type RunDirs } from '../runs/index.js';
+import { loadUsableRuns } from '../report/usable-runs.js';
+import type { RunDirs } from '../runs/index.js';
+import { DivergenceError } from '../train/divergence.js';
 import type { TrainOptions } from '../train/trainer.js';
 import type { PlannedRun } from './plan.js';
 
@@ -20,19 +23,50 @@ export interface SweepRunOptions extends RunDirs {
   /** Pixel size of the figures; default DEFAULT_FIGURE_SIZE. */
   figureSize?: { width: number; height: number };
   trainer: Trainer;
+  /** Ctrl-C: the current run stops after its batch and the sweep after it (see InterruptionRequest). */
+  interruption?: TrainOptions['interruption'];
   log: (line: string) => void;
 }
 
-/** Trains what the plan says, in order, then writes the report and the figures; returns the report text. */
-export async function executeSweep(plan: readonly PlannedRun[], options: SweepRunOptions): Promise<string> {
+export interface SweepResult {
+  /** The report (markdown), as written to <figureDir>/report.md; null when the sweep was interrupted. */
+  readonly report: string | null;
+  /** Runs whose loss became non-finite, in this sweep or an earlier one (left out of the report). */
+  readonly diverged: readonly string[];
+  /** True when Ctrl-C/SIGTERM stopped a run: nothing was reported, the same command continues. */
+  readonly interrupted: boolean;
+}
+
+/** Trains what the plan says, in order, then writes the report and the figures. */
+export async function executeSweep(plan: readonly PlannedRun[], options: SweepRunOptions): Promise<SweepResult> {
   const { log } = options;
-  const toTrain = plan.filter((run) => run.action !== 'skip');
+  const diverged = plan.filter((run) => run.action === 'diverged').map((run) => run.name);
+  const toTrain = plan.filter((run) => run.action === 'resume' || run.action === 'start');
   for (const [index, run] of toTrain.entries()) {
     log(`sweep: ${run.action === 'resume' ? 'resuming' : 'training'} ${run.name} (${index + 1} of ${toTrain.length})`);
-    await options.trainer(run.config, { resume: run.action === 'resume', log, logDir: options.logDir, modelDir: options.modelDir });
+    let summary: unknown;
+    try {
+      summary = await options.trainer(run.config, {
+        resume: run.action === 'resume',
+        log,
+        logDir: options.logDir,
+        modelDir: options.modelDir,
+        ...(options.interruption ? { interruption: options.interruption } : {}),
+      });
+    } catch (error) {
+      if (!(error instanceof DivergenceError)) throw error;
+      log(`sweep: ${run.name}: ${error.message}; continuing with the other runs`);
+      diverged.push(run.name);
+      continue;
+    }
+    if ((summary as { status?: string } | undefined)?.status === 'interrupted') {
+      log('sweep interrupted: run the same sweep command again to continue (complete runs are skipped, this one resumes)');
+      return { report: null, diverged, interrupted: true };
+    }
   }
-  const runs = new Map(plan.map((run) => [run.name, loadRun(run.name, options)]));
+  const runs = new Map(loadUsableRuns(plan.map((run) => run.name), options, log).map((run) => [run.name, run]));
   for (const run of runs.values()) run.warnings.forEach((warning) => log(`warning: ${warning}`));
+  if (runs.size === 0) throw new ConfigError('no run of the sweep could be reported (see the warnings above)');
   const report = formatReport(buildReport([...runs.values()]), 'md');
   await writeDerivedFile(path.join(options.figureDir, 'report.md'), report, log);
   // Loaded on use: the canvas addon is only needed for figures (the GPU-check bundle leaves it out).
@@ -41,13 +75,15 @@ export async function executeSweep(plan: readonly PlannedRun[], options: SweepRu
   for (const run of plan) {
     if (run.ratio === null) continue;
     const baseline = plan.find((other) => other.ratio === null && other.seed === run.seed)!;
+    const infobatchRun = runs.get(run.name);
+    if (!infobatchRun) continue;
     for (const xAxis of ['epoch', 'time'] as const) {
       const figures = renderFigures(
-        { baseline: runs.get(baseline.name)!, infobatch: [runs.get(run.name)!] },
+        { baseline: runs.get(baseline.name) ?? null, infobatch: [infobatchRun] },
         { xAxis, prefix: run.name, ...size },
       );
       for (const figure of figures) await writeDerivedFile(path.join(options.figureDir, figure.fileName), figure.png, log);
     }
   }
-  return report;
+  return { report, diverged, interrupted: false };
 }

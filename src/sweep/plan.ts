@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { ConfigError, experimentNameFor, prunes, validateConfig, type TrainConfig } from '../config.js';
 import { checkpointExists, readRunRecord, runPaths, type RunDirs } from '../runs/index.js';
 
-export type SweepAction = 'skip' | 'resume' | 'start';
+/** diverged: its loss became non-finite; left as it is (resuming would diverge again). */
+export type SweepAction = 'skip' | 'diverged' | 'resume' | 'start';
 
 export interface PlannedRun {
   name: string;
@@ -123,6 +124,7 @@ export function planSweep(request: SweepRequest, dirs: RunDirs): PlannedRun[] {
     // Keep the saved settings that the comparison ignored (the trainer resumes only an identical configuration).
     const saved: TrainConfig = { ...record.config, backend: config.backend, dataDir: config.dataDir, mirror: config.mirror, evalBatchSize: config.evalBatchSize };
     if (record.status === 'complete') return { name, config: saved, action: 'skip', ratio, seed };
+    if (record.status === 'diverged') return { name, config: saved, action: 'diverged', ratio, seed };
     if (!checkpointExists(paths.checkpoint)) {
       throw new ConfigError(
         `run "${name}" stopped before its first checkpoint, so it cannot be resumed; ` +
@@ -134,6 +136,11 @@ export function planSweep(request: SweepRequest, dirs: RunDirs): PlannedRun[] {
 }
 
 export function describePlan(plan: readonly PlannedRun[]): string[] {
-  const verb: Record<SweepAction, string> = { skip: 'complete, skip', resume: 'interrupted, resume', start: 'train' };
+  const verb: Record<SweepAction, string> = {
+    skip: 'complete, skip',
+    diverged: 'diverged, skip (train it again with --overwrite and a lower --max_lr)',
+    resume: 'interrupted, resume',
+    start: 'train',
+  };
   return plan.map((run) => `  ${run.name}: ${verb[run.action]}`);
 }

@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { ConfigError, prunes, validateConfig, type TrainConfig } from '../config.js';
@@ -11,9 +12,12 @@ import { isDatasetName, loadDatasetFor, DATASET_NAMES } from '../data/registry.j
 import { InfoBatch, seededRandom } from '../infobatch/index.js';
 import { buildModel, isModelName, MODEL_NAMES } from '../models/registry.js';
 import {
-  appendEpochRow, checkpointExists, CHECKPOINT_VERSION, DEFAULT_LOG_DIR, DEFAULT_MODEL_DIR, loadCheckpoint, readRunRecord, runPaths, saveCheckpoint,
-  saveModel, writeEpochLog, writeRunRecord, type CheckpointState, type EpochRow, type RunPaths, type RunRecord,
+  appendEpochRow, assertWritableDir, checkpointExists, CHECKPOINT_VERSION, DEFAULT_LOG_DIR, DEFAULT_MODEL_DIR, loadCheckpoint, readRunRecord,
+  removeStaleLeftovers, runPaths, saveCheckpoint, saveModel, tryLock, writeEpochLog, writeRunRecord, type CheckpointState, type EpochRow,
+  type RunPaths, type RunRecord, type RunStatus,
 } from '../runs/index.js';
+import { checkFiniteLosses, checkFiniteTestLoss, DivergenceError } from './divergence.js';
+import type { InterruptionRequest } from './interruption.js';
 import { evaluate } from './evaluate.js';
 import { EpochProgress } from './progress.js';
 import { OneCycleSchedule } from './schedule.js';
@@ -39,11 +43,13 @@ export interface TrainOptions {
   readonly modelDir?: string;
   /** Stop after this many epochs of this invocation (simulates an interruption in tests). */
   readonly stopAfterEpochs?: number;
+  /** Polled between batches: once requested, the run stops after the current batch (the CLI wires Ctrl-C to it). */
+  readonly interruption?: InterruptionRequest;
 }
 
 export interface TrainSummary {
   readonly experimentName: string;
-  readonly status: 'running' | 'complete';
+  readonly status: RunStatus;
   readonly backend: string;
   readonly bestTestAcc: number;
   readonly bestEpoch: number;
@@ -64,6 +70,8 @@ async function preflight(config: TrainConfig, options: TrainOptions, paths: RunP
   if (!isModelName(config.model)) throw new ConfigError(`unknown model "${config.model}"; choose one of: ${MODEL_NAMES.join(', ')}`);
   if (!isDatasetName(config.dataset)) throw new ConfigError(`unknown dataset "${config.dataset}"; choose one of: ${DATASET_NAMES.join(', ')}`);
   if (options.resume && options.overwrite) throw new ConfigError('--resume and --overwrite contradict each other; pass one');
+  assertWritableDir(dirname(paths.log), '--log_dir');
+  assertWritableDir(dirname(paths.modelDir), '--model_dir');
   const existing = [paths.log, paths.modelDir].filter((p) => existsSync(p));
   if (options.resume) {
     const record = readRunRecord(paths.record);
@@ -113,6 +121,7 @@ interface EpochContext {
   readonly batchMaker: BatchMaker;
   readonly train: ImageSplit;
   readonly progress: EpochProgress;
+  readonly interruption: InterruptionRequest | undefined;
 }
 
 interface EpochTotals {
@@ -125,11 +134,13 @@ interface EpochTotals {
   readonly lastLr: number;
   /** Wall time of the epoch: InfoBatch planning and bookkeeping, data preparation and steps. */
   readonly seconds: number;
+  /** The epoch stopped early on an interruption request; its totals are partial and not to be saved. */
+  readonly interrupted: boolean;
 }
 
 /** Plans and trains one epoch, feeding every batch's per-sample losses back to InfoBatch as scores. */
 async function trainEpoch(context: EpochContext, epoch: number, label: string): Promise<EpochTotals> {
-  const { config, model, variables, optimizer, sampler, schedule, batchMaker, train, progress } = context;
+  const { config, model, variables, optimizer, sampler, schedule, batchMaker, train, progress, interruption } = context;
   const start = performance.now();
   const plan = sampler.planEpoch(epoch);
   const augmentRandom = seededRandom('augment', config.seed, plan.epoch);
@@ -138,7 +149,12 @@ async function trainEpoch(context: EpochContext, epoch: number, label: string): 
   let correct = 0;
   let seen = 0;
   let lastLr = 0;
+  let interrupted = false;
   for (let b = 0; b < plan.numBatches; b++) {
+    if (interruption?.requested) {
+      interrupted = true;
+      break;
+    }
     const batch = sampler.batch(plan, b);
     const pixels = batchMaker.make(train, batch.indices, { augment: true, cropPadding: config.cropPadding, random: augmentRandom });
     const { lr, momentum } = schedule.forStep(plan.epoch, b, plan.numBatches);
@@ -148,6 +164,7 @@ async function trainEpoch(context: EpochContext, epoch: number, label: string): 
     const weights = tf.tensor1d(batch.weights, 'float32');
     const result = await trainStep(model, variables, optimizer, { images, labels, weights, lr, momentum, labelSmoothing: config.labelSmoothing });
     tf.dispose([images, labels, weights]);
+    checkFiniteLosses(result.losses, epoch, b);
     sampler.updateScores(batch.indices, result.losses);
     for (const loss of result.losses) lossSum += loss;
     correct += result.correct;
@@ -155,7 +172,7 @@ async function trainEpoch(context: EpochContext, epoch: number, label: string): 
     progress.update(b + 1, seen, lossSum / seen);
   }
   progress.stop();
-  return { lossSum, correct, seen, skipped: plan.skipped, lastLr, seconds: (performance.now() - start) / 1000 };
+  return { lossSum, correct, seen, skipped: plan.skipped, lastLr, seconds: (performance.now() - start) / 1000, interrupted };
 }
 
 export async function runTraining(config: TrainConfig, options: TrainOptions = {}): Promise<TrainSummary> {
@@ -178,21 +195,79 @@ export function outOfGpuMemory(config: Pick<TrainConfig, 'batchSize' | 'evalBatc
 async function train(config: TrainConfig, options: TrainOptions): Promise<TrainSummary> {
   const log = options.log ?? ((line: string) => console.log(line));
   const paths = runPaths(config.experimentName, { logDir: options.logDir ?? DEFAULT_LOG_DIR, modelDir: options.modelDir ?? DEFAULT_MODEL_DIR });
+  // Checked twice: first without touching anything, then again under the lock (another run may have
+  // written the experiment's files between the two).
+  await preflight(config, options, paths);
+  const lock = lockExperiment(config.experimentName, paths);
+  try {
+    return await trainLocked(config, options, paths, log);
+  } finally {
+    lock();
+  }
+}
+
+/** Takes the experiment's lock (creating --model_dir); refuses, naming the holder, if a live process has it. */
+function lockExperiment(name: string, paths: RunPaths): () => void {
+  const created = mkdirSync(dirname(paths.lock), { recursive: true });
+  // A run that fails before writing anything leaves no empty --model_dir behind either.
+  const removeCreated = (): void => {
+    if (created === undefined) return;
+    try {
+      rmdirSync(dirname(paths.lock));
+    } catch {
+      // not empty: the run wrote files, keep the folder
+    }
+  };
+  const attempt = tryLock(paths.lock);
+  if (!attempt.acquired) {
+    removeCreated();
+    const who = attempt.holder > 0 ? `process ${attempt.holder}` : 'another process';
+    throw new ConfigError(`experiment "${name}" is being trained by ${who} (lock ${paths.lock}); wait for it to finish, or choose another --experiment_name`);
+  }
+  return () => {
+    attempt.release();
+    removeCreated();
+  };
+}
+
+/** Removes what killed writes of this experiment left behind (temp files, staged checkpoints of dead processes). */
+function removeLeftovers(config: TrainConfig, paths: RunPaths, log: (line: string) => void): void {
+  const removed = [
+    ...removeStaleLeftovers(dirname(paths.log), `${config.experimentName}.csv.`),
+    ...removeStaleLeftovers(paths.modelDir),
+    ...removeStaleLeftovers(paths.checkpoint),
+  ];
+  if (removed.length > 0) log(`removed ${removed.length} leftover file(s) of an interrupted write: ${removed.join(', ')}`);
+}
+
+/** Says before training when an InfoBatch run will prune nothing (too few epochs for its δ). */
+function pruningLine(config: TrainConfig, pruneUntilEpoch: number): string {
+  if (!prunes(config)) return 'InfoBatch off: full data every epoch (baseline)';
+  const how = `${config.pruneStrategy} pruning${config.rescale ? ', rescaled' : ', no rescaling'}`;
+  // Epoch 1 always trains on everything (all scores start equal), so pruning needs ⌊δ·E⌋ ≥ 2.
+  if (pruneUntilEpoch <= 1) {
+    return (
+      `InfoBatch: r = ${config.ratio}, δ = ${config.delta}: nothing will be pruned in ${config.epochs} epoch(s) ` +
+      `(epoch 1 always uses all data and ⌊δ·E⌋ = ${pruneUntilEpoch}); use more --num_epoch or a larger --delta`
+    );
+  }
+  return `InfoBatch: r = ${config.ratio}, δ = ${config.delta} (${how}), pruning in epochs 2–${pruneUntilEpoch} of ${config.epochs}`;
+}
+
+async function trainLocked(config: TrainConfig, options: TrainOptions, paths: RunPaths, log: (line: string) => void): Promise<TrainSummary> {
   const previous = await preflight(config, options, paths);
   if (previous?.status === 'complete') {
     log(`"${config.experimentName}" is already complete (${previous.config.epochs} epochs); nothing to resume`);
     return summaryOf(previous, paths);
   }
-  if (options.overwrite) {
-    await rm(paths.log, { force: true });
-    await rm(paths.modelDir, { recursive: true, force: true });
-  }
+  removeLeftovers(config, paths, log);
 
-  const backend = await selectBackend(config.backend, log, { precision: config.precision });
+  // Data before the backend: a missing dataset is said at once, without probing (and warnings of) GPUs.
   const dataset = await loadDatasetFor(config, log);
   const pixels = dataset.height * dataset.width * dataset.channels;
   const train = limitSplit(dataset.train, config.trainLimit, pixels);
   const test = limitSplit(dataset.test, config.testLimit, pixels);
+  const backend = await selectBackend(config.backend, log, { precision: config.precision });
   log(`data: ${dataset.name}, ${train.count} train / ${test.count} test images of ${dataset.height}×${dataset.width}×${dataset.channels}, ${dataset.numClasses} classes`);
 
   const sampler = new InfoBatch({
@@ -212,7 +287,7 @@ async function train(config: TrainConfig, options: TrainOptions): Promise<TrainS
   let optimizerState: Float32Array = new Float32Array(0);
   let state: CheckpointState = { version: CHECKPOINT_VERSION, epochsDone: 0, elapsedSeconds: 0, bestTestAcc: -1, bestEpoch: 0, samplesTrained: 0, samplesFull: 0, rows: [] };
   if (previous) {
-    const checkpoint = await loadCheckpoint(paths.checkpoint);
+    const checkpoint = await loadCheckpoint(paths.checkpoint, train.count);
     if (!checkpoint) throw new ConfigError(`checkpoint of "${config.experimentName}" disappeared`);
     ({ model, state } = checkpoint);
     optimizerState = checkpoint.optimizer;
@@ -220,15 +295,16 @@ async function train(config: TrainConfig, options: TrainOptions): Promise<TrainS
     await writeEpochLog(paths.log, state.rows);
     log(`resuming "${config.experimentName}" after epoch ${state.epochsDone}/${config.epochs} (best ${state.bestTestAcc.toFixed(2)} % so far)`);
   } else {
+    // Only now, with data, backend and folders known good, may --overwrite delete the previous run.
+    if (options.overwrite) {
+      await rm(paths.log, { force: true });
+      await rm(paths.modelDir, { recursive: true, force: true });
+    }
     model = buildModel(config.model, { inputShape: [dataset.height, dataset.width, dataset.channels], numClasses: dataset.numClasses, seed: config.seed });
   }
   const parameters = model.trainableWeights.reduce((sum, w) => sum + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0);
   log(`model: ${config.model}, ${parameters.toLocaleString('en-US')} trainable parameters`);
-  log(
-    prunes(config)
-      ? `InfoBatch: r = ${config.ratio}, δ = ${config.delta} (${config.pruneStrategy} pruning${config.rescale ? ', rescaled' : ', no rescaling'}), pruning in epochs 1–${sampler.pruneUntilEpoch} of ${config.epochs}`
-      : `InfoBatch off: full data every epoch (baseline)`,
-  );
+  log(pruningLine(config, sampler.pruneUntilEpoch));
 
   const variables = trainableVariables(model);
   const optimizer = new SgdMomentum(variables, config.weightDecay);
@@ -237,9 +313,10 @@ async function train(config: TrainConfig, options: TrainOptions): Promise<TrainS
   const batchMaker = new BatchMaker(dataset);
   const progress = new EpochProgress(log, options.interactive);
   const startedAt = previous?.startedAt ?? new Date().toISOString();
-  const record = (status: RunRecord['status']): RunRecord => ({
+  const record = (status: RunStatus, divergedAt?: RunRecord['divergedAt']): RunRecord => ({
     config,
     status,
+    ...(divergedAt ? { divergedAt } : {}),
     backend: backend.name,
     trainSize: train.count,
     testSize: test.count,
@@ -255,53 +332,71 @@ async function train(config: TrainConfig, options: TrainOptions): Promise<TrainS
   await writeRunRecord(paths.record, record('running'));
 
   let epochsThisCall = 0;
-  for (let epoch = state.epochsDone; epoch < config.epochs; epoch++) {
-    if (options.stopAfterEpochs !== undefined && epochsThisCall >= options.stopAfterEpochs) break;
-    const label = `epoch ${epoch + 1}/${config.epochs}`;
-    const context = { config, model, variables, optimizer, sampler, schedule, batchMaker, train, progress };
-    const { lossSum, correct, seen, skipped, lastLr, seconds: epochSeconds } = await trainEpoch(context, epoch, label);
+  let interruptedIn: number | null = null;
+  try {
+    for (let epoch = state.epochsDone; epoch < config.epochs; epoch++) {
+      if (options.stopAfterEpochs !== undefined && epochsThisCall >= options.stopAfterEpochs) break;
+      const label = `epoch ${epoch + 1}/${config.epochs}`;
+      const context = { config, model, variables, optimizer, sampler, schedule, batchMaker, train, progress, interruption: options.interruption };
+      const { lossSum, correct, seen, skipped, lastLr, seconds: epochSeconds, interrupted } = await trainEpoch(context, epoch, label);
+      if (interrupted) {
+        interruptedIn = epoch + 1;
+        break;
+      }
 
-    const evaluation = await evaluate(model, test, batchMaker, { batchSize: config.evalBatchSize, numClasses: dataset.numClasses, labelSmoothing: config.labelSmoothing });
-    const row: EpochRow = {
-      epoch: epoch + 1,
-      lr: lastLr,
-      trainSmoothedCe: lossSum / seen,
-      trainAcc: (100 * correct) / seen,
-      testSmoothedCe: evaluation.smoothedCrossEntropy,
-      testCe: evaluation.crossEntropy,
-      testAcc: evaluation.accuracy,
-      samples: seen,
-      pruned: skipped,
-      epochSeconds,
-      elapsedSeconds: state.elapsedSeconds + epochSeconds,
-    };
-    const improved = evaluation.accuracy > state.bestTestAcc;
-    state = {
-      version: CHECKPOINT_VERSION,
-      epochsDone: epoch + 1,
-      elapsedSeconds: row.elapsedSeconds,
-      bestTestAcc: improved ? evaluation.accuracy : state.bestTestAcc,
-      bestEpoch: improved ? epoch + 1 : state.bestEpoch,
-      samplesTrained: state.samplesTrained + seen,
-      samplesFull: state.samplesFull + train.count,
-      rows: [...state.rows, row],
-    };
-    // Order matters for crash safety: best model, then checkpoint (the source of truth), then the log row.
-    if (improved) await saveModel(model, paths.modelDir);
-    await saveCheckpoint(paths.checkpoint, model, await optimizer.getState(), sampler.scores, state);
-    await appendEpochRow(paths.log, row);
-    await writeRunRecord(paths.record, record(epoch + 1 === config.epochs ? 'complete' : 'running'));
-    log(
-      `${label}: lr ${lastLr.toExponential(2)} | train loss ${row.trainSmoothedCe.toFixed(4)} acc ${row.trainAcc.toFixed(2)} % | ` +
-        `test cross-entropy ${row.testCe.toFixed(4)} acc ${row.testAcc.toFixed(2)} %${improved ? ' (best)' : ''} | ` +
-        `${seen} samples${skipped ? `, ${skipped} pruned` : ''} | ${epochSeconds.toFixed(1)} s`,
-    );
-    epochsThisCall++;
+      const evaluation = await evaluate(model, test, batchMaker, { batchSize: config.evalBatchSize, numClasses: dataset.numClasses, labelSmoothing: config.labelSmoothing });
+      checkFiniteTestLoss(evaluation.crossEntropy, epoch);
+      const row: EpochRow = {
+        epoch: epoch + 1,
+        lr: lastLr,
+        trainSmoothedCe: lossSum / seen,
+        trainAcc: (100 * correct) / seen,
+        testSmoothedCe: evaluation.smoothedCrossEntropy,
+        testCe: evaluation.crossEntropy,
+        testAcc: evaluation.accuracy,
+        samples: seen,
+        pruned: skipped,
+        epochSeconds,
+        elapsedSeconds: state.elapsedSeconds + epochSeconds,
+      };
+      const improved = evaluation.accuracy > state.bestTestAcc;
+      state = {
+        version: CHECKPOINT_VERSION,
+        epochsDone: epoch + 1,
+        elapsedSeconds: row.elapsedSeconds,
+        bestTestAcc: improved ? evaluation.accuracy : state.bestTestAcc,
+        bestEpoch: improved ? epoch + 1 : state.bestEpoch,
+        samplesTrained: state.samplesTrained + seen,
+        samplesFull: state.samplesFull + train.count,
+        rows: [...state.rows, row],
+      };
+      // Order matters for crash safety: best model, then checkpoint (the source of truth), then the log row.
+      if (improved) await saveModel(model, paths.modelDir);
+      await saveCheckpoint(paths.checkpoint, model, await optimizer.getState(), sampler.scores, state);
+      await appendEpochRow(paths.log, row);
+      await writeRunRecord(paths.record, record(epoch + 1 === config.epochs ? 'complete' : 'running'));
+      log(
+        `${label}: lr ${lastLr.toExponential(2)} | train loss ${row.trainSmoothedCe.toFixed(4)} acc ${row.trainAcc.toFixed(2)} % | ` +
+          `test cross-entropy ${row.testCe.toFixed(4)} acc ${row.testAcc.toFixed(2)} %${improved ? ' (best)' : ''} | ` +
+          `${seen} samples${skipped ? `, ${skipped} pruned` : ''} | ${epochSeconds.toFixed(1)} s`,
+      );
+      epochsThisCall++;
+    }
+  } catch (error) {
+    if (error instanceof DivergenceError) {
+      progress.stop();
+      // The unfinished epoch is not saved: the checkpoint of the last finished epoch stays resumable.
+      await writeRunRecord(paths.record, record('diverged', { epoch: error.epoch, batch: error.batch }));
+    }
+    throw error;
+  } finally {
+    optimizer.dispose();
+    model.dispose();
   }
-  optimizer.dispose();
-  model.dispose();
 
-  const final = record(state.epochsDone === config.epochs ? 'complete' : 'running');
+  const status: RunStatus = state.epochsDone === config.epochs ? 'complete' : interruptedIn !== null ? 'interrupted' : 'running';
+  const final = record(status);
+  if (status === 'interrupted') await writeRunRecord(paths.record, final);
   const summary = summaryOf(final, paths);
   if (summary.status === 'complete') {
     log(
@@ -309,9 +404,25 @@ async function train(config: TrainConfig, options: TrainOptions): Promise<TrainS
         `${(summary.elapsedSeconds / 60).toFixed(2)} min, sample-steps saved ${summary.savedPercent.toFixed(1)} % ` +
         `(${summary.samplesTrained} of ${summary.samplesFull}); log ${paths.log}, model ${paths.modelDir}/`,
     );
+  } else if (status === 'interrupted' && state.epochsDone === 0) {
+    log(`interrupted in epoch ${interruptedIn}/${config.epochs}, before any epoch finished: nothing to resume; start it again with --overwrite`);
+  } else if (status === 'interrupted') {
+    log(
+      `interrupted in epoch ${interruptedIn}/${config.epochs} (its batches are not kept): ${state.epochsDone} epoch(s) finished and saved; ` +
+        `resume with: ${resumeCommand(config.experimentName, options)}`,
+    );
   } else {
     log(`stopped after epoch ${state.epochsDone}/${config.epochs}; continue with --resume`);
   }
   return summary;
 }
 
+
+/** The command that continues this run with its saved settings (folders given only when not the defaults). */
+export function resumeCommand(experimentName: string, options: Pick<TrainOptions, 'logDir' | 'modelDir'>): string {
+  const quote = (value: string): string => (/^[\w./:@%+=-]+$/.test(value) ? value : `'${value.replace(/'/g, "'\\''")}'`);
+  const parts = ['infobatch', 'train', '--experiment_name', quote(experimentName), '--resume'];
+  if (options.logDir !== undefined && options.logDir !== 'logs') parts.push('--log_dir', quote(options.logDir));
+  if (options.modelDir !== undefined && options.modelDir !== 'saved_models') parts.push('--model_dir', quote(options.modelDir));
+  return parts.join(' ');
+}

@@ -5,43 +5,11 @@
  * The lock holds the owner's process id. A lock whose process is gone (Ctrl-C, crash, power loss) is
  * stale and taken over, so an interrupted run never blocks the next one.
  */
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { liveLockOwner, markHeld } from '../../runs/pid-lock.js';
 
 const POLL_MS = 250;
-/** A lock file with no readable pid younger than this may still be being written by its owner. */
-const UNREADABLE_LOCK_GRACE_MS = 10_000;
-
-/** Locks this process holds now: its own pid in a lock file is stale unless listed here. */
-const heldHere = new Set<string>();
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** The pid holding `lockPath`, or undefined when the lock is stale (and may be removed). */
-async function liveOwner(lockPath: string): Promise<number | undefined> {
-  let text: string;
-  try {
-    text = await readFile(lockPath, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  const pid = Number.parseInt(text.trim(), 10);
-  if (!Number.isInteger(pid) || pid <= 0) {
-    const age = Date.now() - (await stat(lockPath).catch(() => ({ mtimeMs: 0 }))).mtimeMs;
-    return age < UNREADABLE_LOCK_GRACE_MS ? -1 : undefined;
-  }
-  if (pid === process.pid) return heldHere.has(lockPath) ? pid : undefined;
-  return processAlive(pid) ? pid : undefined;
-}
 
 /** Runs `work` while holding the lock file `lockPath`; waits (logging once) while another process holds it. */
 export async function withFileLock<T>(
@@ -51,9 +19,12 @@ export async function withFileLock<T>(
   work: () => Promise<T>,
 ): Promise<T> {
   let announced = false;
+  let unmark: (() => boolean) | undefined;
   for (;;) {
     try {
       const handle = await open(lockPath, 'wx');
+      // Held from the moment the file exists: a concurrent load in this process must not see its own pid as stale.
+      unmark = markHeld(lockPath);
       try {
         await handle.writeFile(`${process.pid}\n`);
       } finally {
@@ -63,7 +34,7 @@ export async function withFileLock<T>(
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
-    const owner = await liveOwner(lockPath);
+    const owner = liveLockOwner(lockPath);
     if (owner === undefined) {
       await rm(lockPath, { force: true });
       continue;
@@ -74,11 +45,10 @@ export async function withFileLock<T>(
     }
     await sleep(POLL_MS);
   }
-  heldHere.add(lockPath);
   try {
     return await work();
   } finally {
-    heldHere.delete(lockPath);
+    unmark?.();
     await rm(lockPath, { force: true });
   }
 }
