@@ -18,7 +18,8 @@ import { evaluate } from './evaluate.js';
 import { EpochProgress } from './progress.js';
 import { OneCycleSchedule } from './schedule.js';
 import { SgdMomentum } from './sgd.js';
-import { trainableVariables, trainStep } from './step.js';
+import { runEpoch, type EpochResult } from './epoch.js';
+import { imageStepSpec, trainableVariables } from './step.js';
 
 /**
  * The training loop: InfoBatch epoch plans, whole-batch augmentation, per-step OneCycle, evaluation after
@@ -115,47 +116,30 @@ interface EpochContext {
   readonly progress: EpochProgress;
 }
 
-interface EpochTotals {
-  /** Sum of the unweighted per-sample losses, correct predictions, samples trained and skipped. */
-  readonly lossSum: number;
-  readonly correct: number;
-  readonly seen: number;
-  readonly skipped: number;
-  /** Learning rate of the epoch's last step. */
-  readonly lastLr: number;
-  /** Wall time of the epoch: InfoBatch planning and bookkeeping, data preparation and steps. */
-  readonly seconds: number;
-}
-
-/** Plans and trains one epoch, feeding every batch's per-sample losses back to InfoBatch as scores. */
-async function trainEpoch(context: EpochContext, epoch: number, label: string): Promise<EpochTotals> {
+/**
+ * Plans and trains one epoch through the shared epoch runner (the library's `fit` runs the same one):
+ * whole-batch augmentation, OneCycle per step, per-sample losses read back lagged and fed to InfoBatch.
+ * The progress bar shows what has been read back, a few batches behind the steps.
+ */
+async function trainEpoch(context: EpochContext, epoch: number, label: string): Promise<EpochResult> {
   const { config, model, variables, optimizer, sampler, schedule, batchMaker, train, progress } = context;
-  const start = performance.now();
-  const plan = sampler.planEpoch(epoch);
-  const augmentRandom = seededRandom('augment', config.seed, plan.epoch);
-  progress.start(label, plan.numBatches);
-  let lossSum = 0;
-  let correct = 0;
-  let seen = 0;
-  let lastLr = 0;
-  for (let b = 0; b < plan.numBatches; b++) {
-    const batch = sampler.batch(plan, b);
-    const pixels = batchMaker.make(train, batch.indices, { augment: true, cropPadding: config.cropPadding, random: augmentRandom });
-    const { lr, momentum } = schedule.forStep(plan.epoch, b, plan.numBatches);
-    lastLr = lr;
-    const images = tf.tensor4d(pixels.images, pixels.shape);
-    const labels = tf.tensor1d(pixels.labels, 'int32');
-    const weights = tf.tensor1d(batch.weights, 'float32');
-    const result = await trainStep(model, variables, optimizer, { images, labels, weights, lr, momentum, labelSmoothing: config.labelSmoothing });
-    tf.dispose([images, labels, weights]);
-    sampler.updateScores(batch.indices, result.losses);
-    for (const loss of result.losses) lossSum += loss;
-    correct += result.correct;
-    seen += batch.indices.length;
-    progress.update(b + 1, seen, lossSum / seen);
-  }
+  const augmentRandom = seededRandom('augment', config.seed, epoch);
+  const result = await runEpoch(
+    {
+      sampler,
+      step: imageStepSpec(model, variables, optimizer, config.labelSmoothing),
+      onEpochStart: (plan) => progress.start(label, plan.numBatches),
+      makeBatch: (indices) => {
+        const pixels = batchMaker.make(train, indices, { augment: true, cropPadding: config.cropPadding, random: augmentRandom });
+        return { inputs: tf.tensor4d(pixels.images, pixels.shape), targets: tf.tensor1d(pixels.labels, 'int32') };
+      },
+      hyper: (e, b, numBatches) => schedule.forStep(e, b, numBatches),
+      onBatchLosses: ({ batch, samplesRead, runningLoss }) => progress.update(batch + 1, samplesRead, runningLoss),
+    },
+    epoch,
+  );
   progress.stop();
-  return { lossSum, correct, seen, skipped: plan.skipped, lastLr, seconds: (performance.now() - start) / 1000 };
+  return result;
 }
 
 export async function runTraining(config: TrainConfig, options: TrainOptions = {}): Promise<TrainSummary> {
@@ -259,14 +243,15 @@ async function train(config: TrainConfig, options: TrainOptions): Promise<TrainS
     if (options.stopAfterEpochs !== undefined && epochsThisCall >= options.stopAfterEpochs) break;
     const label = `epoch ${epoch + 1}/${config.epochs}`;
     const context = { config, model, variables, optimizer, sampler, schedule, batchMaker, train, progress };
-    const { lossSum, correct, seen, skipped, lastLr, seconds: epochSeconds } = await trainEpoch(context, epoch, label);
+    const { lossSum, correct, seen, skipped, lastHyper, seconds: epochSeconds } = await trainEpoch(context, epoch, label);
+    const lastLr = lastHyper.lr!;
 
     const evaluation = await evaluate(model, test, batchMaker, { batchSize: config.evalBatchSize, numClasses: dataset.numClasses, labelSmoothing: config.labelSmoothing });
     const row: EpochRow = {
       epoch: epoch + 1,
       lr: lastLr,
       trainSmoothedCe: lossSum / seen,
-      trainAcc: (100 * correct) / seen,
+      trainAcc: (100 * correct!) / seen,
       testSmoothedCe: evaluation.smoothedCrossEntropy,
       testCe: evaluation.crossEntropy,
       testAcc: evaluation.accuracy,
