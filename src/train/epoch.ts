@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { EpochPlan, InfoBatch } from '../infobatch/index.js';
-import { dispatchStep, type StepHyper, type StepSpec } from './step.js';
+import { dispatchStep, type PendingStep, type StepHyper, type StepSpec } from './step.js';
 
 /**
  * One training epoch, the loop both the CLI's trainer and the library's `fit` run: plan the epoch with
@@ -75,22 +75,86 @@ export interface EpochResult {
 
 export const DEFAULT_READ_LAG = 4;
 
+type ReadTensor = (tensor: tf.Tensor) => Promise<tf.TypedArray>;
+
+/**
+ * Device tensors queued for reading back in order, at most `lag` unread: `push` dispatches nothing and
+ * waits only when the queue is over its lag, and then only for the oldest entry. Every tensor pushed is
+ * disposed once read (or on `discard`).
+ */
+export class LaggedReads<T> {
+  private readonly queue: { readonly tensors: readonly tf.Tensor[]; readonly value: T }[] = [];
+
+  constructor(
+    private readonly lag: number,
+    private readonly onRead: (value: T, data: tf.TypedArray[]) => void | Promise<void>,
+    private readonly read: ReadTensor = (t) => t.data(),
+  ) {
+    if (!Number.isInteger(lag) || lag < 0) throw new RangeError(`readLag must be a non-negative integer, got ${lag}`);
+  }
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  async push(tensors: readonly tf.Tensor[], value: T): Promise<void> {
+    this.queue.push({ tensors, value });
+    while (this.queue.length > this.lag) await this.readOldest();
+  }
+
+  /** Reads everything still queued (the epoch boundary). */
+  async flush(): Promise<void> {
+    while (this.queue.length > 0) await this.readOldest();
+  }
+
+  /** Drops what is queued without reading (after an error). */
+  discard(): void {
+    for (const entry of this.queue.splice(0)) tf.dispose([...entry.tensors]);
+  }
+
+  private async readOldest(): Promise<void> {
+    const entry = this.queue.shift()!;
+    try {
+      await this.onRead(entry.value, await Promise.all(entry.tensors.map((t) => this.read(t))));
+    } finally {
+      tf.dispose([...entry.tensors]);
+    }
+  }
+}
+
+/**
+ * For your own training loop: hands each batch's per-sample loss tensor to InfoBatch as scores, read
+ * back `readLag` batches later so that the loop never waits for the device; `flush()` at the epoch's end,
+ * before planning the next epoch.
+ */
+export class ScoreFeedback {
+  private readonly reads: LaggedReads<Int32Array>;
+
+  constructor(infobatch: InfoBatch, options: { readLag?: number } = {}) {
+    this.reads = new LaggedReads(options.readLag ?? DEFAULT_READ_LAG, (indices, [losses]) => infobatch.updateScores(indices, losses!));
+  }
+
+  /** Queues batch `indices`' unweighted losses (the `losses` of weightedLoss); takes ownership of the tensor. */
+  add(indices: Int32Array, losses: tf.Tensor1D): Promise<void> {
+    if (losses.size !== indices.length) throw new RangeError(`${indices.length} indices but ${losses.size} losses`);
+    return this.reads.push([losses], Int32Array.from(indices));
+  }
+
+  flush(): Promise<void> {
+    return this.reads.flush();
+  }
+}
+
 interface Unread {
   readonly b: number;
   readonly indices: Int32Array;
   readonly hyper: StepHyper;
-  readonly losses: tf.Tensor1D;
-  readonly correct: tf.Scalar | null;
 }
 
 export async function runEpoch(runner: EpochRunner, epoch: number): Promise<EpochResult> {
   const start = performance.now();
-  const readLag = runner.readLag ?? DEFAULT_READ_LAG;
-  if (!Number.isInteger(readLag) || readLag < 0) throw new RangeError(`readLag must be a non-negative integer, got ${readLag}`);
-  const read = runner.readTensor ?? ((t: tf.Tensor) => t.data());
   const plan = runner.sampler.planEpoch(epoch);
   await runner.onEpochStart?.(plan);
-  const unread: Unread[] = [];
   let lossSum = 0;
   let correct: number | null = runner.step.correct ? 0 : null;
   let seen = 0;
@@ -98,21 +162,30 @@ export async function runEpoch(runner: EpochRunner, epoch: number): Promise<Epoc
   let stopped = false;
   let lastHyper: StepHyper = {};
 
-  const readOldest = async (): Promise<void> => {
-    const entry = unread.shift()!;
-    try {
-      const [losses, hits] = await Promise.all([read(entry.losses), entry.correct ? read(entry.correct) : null]);
-      const values = Float32Array.from(losses);
+  const reads = new LaggedReads<Unread>(
+    runner.readLag ?? DEFAULT_READ_LAG,
+    async (entry, [losses, hits]) => {
+      const values = Float32Array.from(losses!);
       const batchCorrect = hits ? hits[0]! : null;
       seen += values.length;
       for (const loss of values) lossSum += loss;
       if (correct !== null && batchCorrect !== null) correct += batchCorrect;
-      await runner.onBatchLosses?.({ epoch, batch: entry.b, numBatches: plan.numBatches, indices: entry.indices, losses: values, correct: batchCorrect, hyper: entry.hyper, samplesRead: seen, runningLoss: lossSum / seen, runningCorrect: correct });
+      await runner.onBatchLosses?.({
+        epoch,
+        batch: entry.b,
+        numBatches: plan.numBatches,
+        indices: entry.indices,
+        losses: values,
+        correct: batchCorrect,
+        hyper: entry.hyper,
+        samplesRead: seen,
+        runningLoss: lossSum / seen,
+        runningCorrect: correct,
+      });
       runner.sampler.updateScores(entry.indices, values);
-    } finally {
-      tf.dispose([entry.losses, ...(entry.correct ? [entry.correct] : [])]);
-    }
-  };
+    },
+    runner.readTensor,
+  );
 
   try {
     for (let b = 0; b < plan.numBatches; b++) {
@@ -124,20 +197,20 @@ export async function runEpoch(runner: EpochRunner, epoch: number): Promise<Epoc
       const hyper = runner.hyper(epoch, b, plan.numBatches);
       const tensors = await runner.makeBatch(batch.indices, b, plan);
       const weights = tf.tensor1d(batch.weights, 'float32');
+      let pending: PendingStep;
       try {
-        const pending = dispatchStep(runner.step, { inputs: tensors.inputs, targets: tensors.targets, weights, hyper });
-        unread.push({ b, indices: batch.indices, hyper, ...pending });
+        pending = dispatchStep(runner.step, { inputs: tensors.inputs, targets: tensors.targets, weights, hyper });
       } finally {
         tf.dispose([weights, tensors.targets, ...(Array.isArray(tensors.inputs) ? tensors.inputs : [tensors.inputs])]);
       }
       lastHyper = hyper;
       batchesDone++;
-      while (unread.length > readLag) await readOldest();
+      await reads.push(pending.correct ? [pending.losses, pending.correct] : [pending.losses], { b, indices: batch.indices, hyper });
     }
-    while (unread.length > 0) await readOldest();
+    await reads.flush();
   } finally {
     // An error (a bad batch, a failed check) leaves no tensor behind.
-    for (const entry of unread.splice(0)) tf.dispose([entry.losses, ...(entry.correct ? [entry.correct] : [])]);
+    reads.discard();
   }
   return { plan, lossSum, correct, seen, skipped: plan.skipped, batchesDone, stopped, lastHyper, seconds: (performance.now() - start) / 1000 };
 }

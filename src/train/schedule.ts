@@ -1,3 +1,5 @@
+import { DEFAULT_CONFIG } from '../config.js';
+
 /**
  * The OneCycle learning-rate and momentum schedule, stepped every iteration: PyTorch's OneCycleLR
  * (anneal_strategy 'cos', three_phase False) exactly, for full-data runs.
@@ -85,4 +87,13 @@ export class OneCycleSchedule {
     // A full epoch: batch · S / S is batch exactly, so the position is torch's integer step.
     return this.atStep(epoch * this.stepsPerEpoch + (batch * this.stepsPerEpoch) / numBatches);
   }
+}
+
+/**
+ * A OneCycle schedule peaking at `maxLr`, the other settings defaulting to PyTorch OneCycleLR's (the
+ * values of the CLI's config): for `fit`'s `learningRate`.
+ */
+export function oneCycle(maxLr: number, options: Partial<Omit<OneCycleOptions, 'maxLr'>> = {}): OneCycleSchedule {
+  const { divFactor, finalDivFactor, pctStart, baseMomentum, maxMomentum } = DEFAULT_CONFIG;
+  return new OneCycleSchedule({ divFactor, finalDivFactor, pctStart, baseMomentum, maxMomentum, ...options, maxLr });
 }
