@@ -16,7 +16,8 @@ export function weightedMean(perSample: tf.Tensor1D, weights: tf.Tensor1D): tf.S
   return tf.tidy(() => tf.mean(tf.mul(perSample, weights)));
 }
 
-export interface WeightedLoss {
+// A type, not an interface: it can be returned from tf.tidy (a TensorContainer).
+export type WeightedLoss = {
   /** mean(wᵢ·ℓᵢ): what to differentiate. */
   readonly loss: tf.Scalar;
   /**
@@ -24,7 +25,7 @@ export interface WeightedLoss {
    * call): the caller reads it back for InfoBatch's scores and disposes it.
    */
   readonly losses: tf.Tensor1D;
-}
+};
 
 /**
  * InfoBatch's training loss from a per-sample loss tensor and the batch's weights (a tensor or the

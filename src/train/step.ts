@@ -38,7 +38,7 @@ export function sgdUpdater(optimizer: SgdMomentum, defaults: { lr?: number; mome
 
 /** What a tf.train optimizer offers, structurally (so a second copy of tfjs-core still fits). */
 export interface TfOptimizer {
-  applyGradients(variableGradients: tf.NamedTensorMap): void;
+  applyGradients(variableGradients: { name: string; tensor: tf.Tensor }[]): void;
   setLearningRate?(lr: number): void;
   setMomentum?(momentum: number): void;
   dispose(): void;
@@ -56,9 +56,7 @@ export function tfOptimizerUpdater(optimizer: TfOptimizer, variables: readonly t
         optimizer.setLearningRate(hyper.lr);
       }
       if (hyper.momentum !== undefined && optimizer.setMomentum) optimizer.setMomentum(hyper.momentum);
-      const named: tf.NamedTensorMap = {};
-      variables.forEach((v, i) => (named[v.name] = grads[i]!));
-      optimizer.applyGradients(named);
+      optimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: grads[i]! })));
     },
   };
 }
