@@ -215,6 +215,9 @@ describe('fit', () => {
     assert.ok(pruned.savedFraction > 0.1, `saved ${pruned.savedFraction}`);
     assert.equal(pruned.samplesTrained, pruned.epochs.reduce((s, e) => s + e.samplesTrained, 0));
     for (const e of pruned.epochs) assert.equal(e.samplesTrained + e.samplesPruned, N);
+    // δ = 0.875 of 5 epochs: epochs 0–3 in the pruning phase, epoch 4 anneals on the full data.
+    assert.deepEqual(pruned.epochs.map((e) => e.pruning), [true, true, true, true, false]);
+    assert.equal(pruned.epochs.at(-1)!.samplesPruned, 0);
     assert.ok(pruned.epochs.at(-1)!.valAccuracy! > 0.85 && baseline.epochs.at(-1)!.valAccuracy! > 0.85);
     // Batch logs come in order, every epoch's before its onEpochEnd, and add up to the epoch's samples.
     let offset = 0;

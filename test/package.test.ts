@@ -12,7 +12,7 @@ import { after, describe, it } from 'node:test';
  *
  * The install takes the dependencies from the npm cache where it can (--prefer-offline). It leaves out
  * the optional dependencies (tfjs-node's install downloads libtensorflow from outside the registry;
- * webgpu is large) and skips the native addon's compile (INFOBATCH_SKIP_NATIVE, minutes on 2 cores; CI
+ * webgpu is large) and skips the compiles of the native and cuda addons (INFOBATCH_SKIP_NATIVE/_CUDA; CI
  * builds and tests it in the repository): the program trains on the wasm backend, picked by name.
  */
 const repo = resolve(import.meta.dirname, '..');
@@ -89,7 +89,7 @@ describe('the packed package, installed into a fresh project', () => {
     writeFileSync(join(project, 'main.ts'), PROGRAM);
     execFileSync('npm', ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund', '--omit=optional', '--loglevel=error'], {
       cwd: project,
-      env: { ...process.env, INFOBATCH_SKIP_NATIVE: '1' },
+      env: { ...process.env, INFOBATCH_SKIP_NATIVE: '1', INFOBATCH_SKIP_CUDA: '1' },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
 

@@ -13,7 +13,8 @@ export type Targets = tf.Tensor | tf.TypedArray | readonly number[];
 export interface InMemoryData {
   /**
    * One row per sample. A typed array (or number array) is reshaped to [N, ...the model's input shape],
-   * which must then be fully defined; a model with several inputs takes an array of tensors.
+   * which must then be fully defined; an Int32Array becomes an int32 tensor (token ids), anything else
+   * float32. A model with several inputs takes an array of tensors.
    */
   readonly x: Features;
   /**
@@ -67,7 +68,8 @@ function featureTensor(values: tf.TypedArray | readonly number[], model: tfl.Lay
   const rowShape = definedShape(model.inputs[index]!.shape, 'input');
   const rowSize = rowShape.reduce((a, b) => a * b, 1);
   if (values.length % rowSize !== 0) throw new RangeError(`x has ${values.length} values, not a multiple of the input row size ${rowSize} ([${rowShape.join(', ')}])`);
-  return tf.tensor(values as number[], [values.length / rowSize, ...rowShape], 'float32');
+  // Int32Array features stay integers (token ids for an Embedding); everything else is float32.
+  return tf.tensor(values as number[], [values.length / rowSize, ...rowShape], values instanceof Int32Array ? 'int32' : 'float32');
 }
 
 function targetTensor(values: tf.TypedArray | readonly number[], numSamples: number, model: tfl.LayersModel): tf.Tensor {
