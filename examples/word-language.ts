@@ -3,7 +3,7 @@
  * Spanish words apart from their characters (token ids), trained once on the full data and once with
  * InfoBatch, same model initialization, same seed, through the public API only.
  *
- *   npm run example            (about a minute on 2 busy cores)
+ *   npm run example            (about half a minute on 2 busy cores, wasm backend)
  *   npm run example -- --epochs 12 --per-language 12000 --backend wasm
  *
  * The words come from the npm packages an-array-of-{english,french,spanish}-words (dev dependencies).
@@ -36,7 +36,9 @@ export const DEFAULT_EXAMPLE: ExampleOptions = {
   ratio: 0.5,
   delta: 0.875,
   seed: 0,
-  backend: 'auto',
+  // wasm rather than auto: for this small 1-D convolution net it was 5× faster than native on our 2-core
+  // machine (native's oneDNN path is tuned for image convolutions); any backend name works.
+  backend: 'wasm',
   log: (line) => console.log(line),
 };
 
