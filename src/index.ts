@@ -12,7 +12,7 @@
 export * as tf from '@tensorflow/tfjs-core';
 export * as tfl from '@tensorflow/tfjs-layers';
 
-export { InfoBatch, validateInfoBatchOptions, weightedMeanLoss, seededRandom, type InfoBatchOptions, type EpochPlan, type Batch, type Random } from './infobatch/index.js';
+export { InfoBatch, validateInfoBatchOptions, seededRandom, type InfoBatchOptions, type EpochPlan, type Batch, type Random } from './infobatch/index.js';
 export { weightedLoss, PER_SAMPLE_LOSSES, LOSS_NAMES, type WeightedLoss, type LossName } from './train/loss.js';
 export { ScoreFeedback, LaggedReads, DEFAULT_READ_LAG, runEpoch, type EpochRunner, type EpochResult, type BatchRead, type StepTensors } from './train/epoch.js';
 export {
@@ -33,5 +33,5 @@ export {
 export { fit, type FitOptions, type FitHistory, type FitCallbacks, type EpochLogs, type BatchLogs, type SgdConfig, type LearningRate } from './train/fit.js';
 export type { FitData, InMemoryData, BatchBuilder, StepTensorsLike, Features, Targets } from './train/fit-data.js';
 export { SgdMomentum } from './train/sgd.js';
-export { OneCycleSchedule, oneCycle, type OneCycleOptions, type ScheduleValue } from './train/schedule.js';
+export { OneCycleSchedule, oneCycle, type OneCycleOptions, type ScheduleValue, type StepPosition } from './train/schedule.js';
 export { selectBackend, BACKEND_NAMES, BackendError, type SelectedBackend } from './backend/select.js';

@@ -5,6 +5,7 @@ import { InfoBatch, type InfoBatchOptions } from '../infobatch/index.js';
 import { runEpoch, type BatchRead, type EpochRunner } from './epoch.js';
 import { dataSource, type DataSource, type FitData } from './fit-data.js';
 import { LOSS_NAMES, PER_SAMPLE_LOSSES, type LossName } from './loss.js';
+import type { StepPosition } from './schedule.js';
 import { SgdMomentum } from './sgd.js';
 import { argmaxCorrect, sgdUpdater, tfOptimizerUpdater, trainableVariables, type CorrectCount, type PerSampleLoss, type StepHyper, type StepUpdater, type TfOptimizer } from './step.js';
 
@@ -24,8 +25,8 @@ export interface SgdConfig {
 /** lr of every step, or per step: a function, or an object with forStep (e.g. OneCycleSchedule). */
 export type LearningRate =
   | number
-  | ((step: { epoch: number; batch: number; numBatches: number; epochs: number }) => number | StepHyper)
-  | { forStep(epoch: number, batch: number, numBatches: number, epochs: number): StepHyper };
+  | ((step: StepPosition) => number | StepHyper)
+  | { forStep(epoch: number, batch: number, numBatches: number): StepHyper };
 
 export interface BatchLogs {
   readonly epoch: number;
@@ -135,7 +136,7 @@ function isTfOptimizer(optimizer: SgdConfig | TfOptimizer): optimizer is TfOptim
   return typeof (optimizer as TfOptimizer).applyGradients === 'function';
 }
 
-function stepHyper(rate: LearningRate | undefined, fallbackLr: number | undefined, epochs: number): (epoch: number, batch: number, numBatches: number) => StepHyper {
+function stepHyper(rate: LearningRate | undefined, fallbackLr: number | undefined, epochs: number, stepsPerEpoch: number): (epoch: number, batch: number, numBatches: number) => StepHyper {
   if (rate === undefined) return () => (fallbackLr === undefined ? {} : { lr: fallbackLr });
   if (typeof rate === 'number') {
     if (!(rate > 0 && Number.isFinite(rate))) throw new RangeError(`learningRate must be a positive number, got ${rate}`);
@@ -143,11 +144,11 @@ function stepHyper(rate: LearningRate | undefined, fallbackLr: number | undefine
   }
   if (typeof rate === 'function') {
     return (epoch, batch, numBatches) => {
-      const value = rate({ epoch, batch, numBatches, epochs });
+      const value = rate({ epoch, batch, numBatches, epochs, stepsPerEpoch });
       return typeof value === 'number' ? { lr: value } : value;
     };
   }
-  if (typeof rate.forStep === 'function') return (epoch, batch, numBatches) => rate.forStep(epoch, batch, numBatches, epochs);
+  if (typeof rate.forStep === 'function') return (epoch, batch, numBatches) => rate.forStep(epoch, batch, numBatches);
   throw new TypeError('learningRate must be a number, a function or an object with forStep');
 }
 
@@ -194,7 +195,6 @@ export async function fit(model: tfl.LayersModel, data: FitData, options: FitOpt
   const counting = options.accuracy ?? (typeof options.loss === 'string' && CROSS_ENTROPIES.has(options.loss));
   const optimizerOption = options.optimizer ?? { type: 'sgd' };
   if (!isTfOptimizer(optimizerOption) && optimizerOption.type !== 'sgd') throw new TypeError('optimizer must be { type: "sgd", ... } or a tf.train optimizer');
-  const hyper = stepHyper(options.learningRate, isTfOptimizer(optimizerOption) ? undefined : 0.01, options.epochs);
 
   if (options.backend !== undefined) await selectBackend(options.backend, options.log);
   const train = dataSource(data, model, 'data');
@@ -214,6 +214,7 @@ export async function fit(model: tfl.LayersModel, data: FitData, options: FitOpt
     anneal: settings.anneal,
   });
 
+  const hyper = stepHyper(options.learningRate, isTfOptimizer(optimizerOption) ? undefined : 0.01, options.epochs, Math.ceil(train.numSamples / options.batchSize));
   const variables = trainableVariables(model);
   let ours: SgdMomentum | null = null;
   let updater: StepUpdater;
