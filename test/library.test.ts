@@ -4,6 +4,7 @@ import {
   BackendError,
   fit,
   InfoBatch,
+  oneCycle,
   runEpoch,
   ScoreFeedback,
   sgdUpdater,
@@ -257,6 +258,13 @@ describe('fit', () => {
     await assert.rejects(fit(mlp(), { x, y: y.subarray(1) }, base), /y has 299 values for 300 samples/);
     await assert.rejects(fit(mlp(), { x, y }, { ...base, backend: 'no-such' }), (e: unknown) => e instanceof BackendError && /unknown backend "no-such"/.test(e.message));
     assert.equal(tf.getBackend(), 'cpu');
+  });
+
+  it('follows a OneCycle schedule sized from the run', async () => {
+    const lrs: number[] = [];
+    await fit(mlp(), { x, y }, { epochs: 3, batchSize: 50, loss: 'softmaxCrossEntropy', learningRate: oneCycle(0.1), callbacks: { onBatchEnd: (l) => void lrs.push(l.lr!) } });
+    assert.ok(Math.abs(lrs[0]! - 0.1 / 25) < 1e-9, `first lr ${lrs[0]}`);
+    assert.ok(Math.max(...lrs) > 0.09 && lrs.at(-1)! < 0.001, `peak ${Math.max(...lrs)}, last ${lrs.at(-1)}`);
   });
 
   it('picks a backend by name', async () => {
