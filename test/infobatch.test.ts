@@ -192,6 +192,12 @@ describe('InfoBatch ablations (paper Table 4)', () => {
     assert.equal(sampler.pruneUntilEpoch, 10);
     assert.ok(sampler.planEpoch(9).skipped > 0);
   });
+
+  it('takes an option passed as undefined as its default (annealing stays on)', () => {
+    const sampler = new InfoBatch({ ...base, anneal: undefined, rescale: undefined, pruneStrategy: undefined });
+    assert.deepEqual([sampler.options.anneal, sampler.options.rescale, sampler.options.pruneStrategy], [true, true, 'score']);
+    assert.ok(sampler.pruneUntilEpoch < 10);
+  });
 });
 
 // The batch loss itself, mean(wᵢ·ℓᵢ) over the batch, is src/train/loss.ts weightedMean (test/loss-sgd.test.ts).

@@ -124,7 +124,8 @@ export class InfoBatch {
 
   constructor(options: InfoBatchOptions) {
     validateInfoBatchOptions(options);
-    this.options = { pruneStrategy: 'score', rescale: true, anneal: true, ...options };
+    // Defaults by `??`, not by spreading: an option passed as undefined (`anneal: undefined`) means the default.
+    this.options = { ...options, pruneStrategy: options.pruneStrategy ?? 'score', rescale: options.rescale ?? true, anneal: options.anneal ?? true };
     // The value is irrelevant as long as all are equal (nothing is strictly below the mean); the official code uses 3.
     this.scores = new Float32Array(options.numSamples).fill(3);
   }

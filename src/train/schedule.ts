@@ -1,3 +1,5 @@
+import { DEFAULT_CONFIG } from '../config.js';
+
 /**
  * The OneCycle learning-rate and momentum schedule, stepped every iteration: PyTorch's OneCycleLR
  * (anneal_strategy 'cos', three_phase False) exactly, for full-data runs.
@@ -85,4 +87,28 @@ export class OneCycleSchedule {
     // A full epoch: batch · S / S is batch exactly, so the position is torch's integer step.
     return this.atStep(epoch * this.stepsPerEpoch + (batch * this.stepsPerEpoch) / numBatches);
   }
+}
+
+/** Where a step sits: what `fit` passes to a learning-rate function. */
+export interface StepPosition {
+  readonly epoch: number;
+  readonly batch: number;
+  readonly numBatches: number;
+  readonly epochs: number;
+  /** Batches of a full-data epoch, ⌈N / batch size⌉. */
+  readonly stepsPerEpoch: number;
+}
+
+/**
+ * A OneCycle schedule peaking at `maxLr`, the other settings defaulting to PyTorch OneCycleLR's (the
+ * values of the CLI's config), for `fit`'s `learningRate`: it is sized from the run when training starts.
+ */
+export function oneCycle(maxLr: number, options: Partial<Omit<OneCycleOptions, 'maxLr'>> = {}): (step: StepPosition) => ScheduleValue {
+  const { divFactor, finalDivFactor, pctStart, baseMomentum, maxMomentum } = DEFAULT_CONFIG;
+  const settings = { divFactor, finalDivFactor, pctStart, baseMomentum, maxMomentum, ...options, maxLr };
+  let schedule: OneCycleSchedule | null = null;
+  return (step) => {
+    if (!schedule || schedule.epochs !== step.epochs || schedule.stepsPerEpoch !== step.stepsPerEpoch) schedule = new OneCycleSchedule(settings, step.epochs, step.stepsPerEpoch);
+    return schedule.forStep(step.epoch, step.batch, step.numBatches);
+  };
 }

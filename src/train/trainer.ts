@@ -22,7 +22,8 @@ import { evaluate } from './evaluate.js';
 import { EpochProgress } from './progress.js';
 import { OneCycleSchedule } from './schedule.js';
 import { SgdMomentum } from './sgd.js';
-import { trainableVariables, trainStep } from './step.js';
+import { runEpoch, type EpochResult } from './epoch.js';
+import { imageStepSpec, trainableVariables } from './step.js';
 
 /**
  * The training loop: InfoBatch epoch plans, whole-batch augmentation, per-step OneCycle, evaluation after
@@ -124,55 +125,30 @@ interface EpochContext {
   readonly interruption: InterruptionRequest | undefined;
 }
 
-interface EpochTotals {
-  /** Sum of the unweighted per-sample losses, correct predictions, samples trained and skipped. */
-  readonly lossSum: number;
-  readonly correct: number;
-  readonly seen: number;
-  readonly skipped: number;
-  /** Learning rate of the epoch's last step. */
-  readonly lastLr: number;
-  /** Wall time of the epoch: InfoBatch planning and bookkeeping, data preparation and steps. */
-  readonly seconds: number;
-  /** The epoch stopped early on an interruption request; its totals are partial and not to be saved. */
-  readonly interrupted: boolean;
-}
-
-/** Plans and trains one epoch, feeding every batch's per-sample losses back to InfoBatch as scores. */
-async function trainEpoch(context: EpochContext, epoch: number, label: string): Promise<EpochTotals> {
+/**
+ * Plans and trains one epoch through the shared epoch runner (the library's `fit` runs the same one):
+ * whole-batch augmentation, OneCycle per step, per-sample losses read back lagged and fed to InfoBatch.
+ * The progress bar shows what has been read back, a few batches behind the steps.
+ */
+async function trainEpoch(context: EpochContext, epoch: number, label: string): Promise<EpochResult> {
   const { config, model, variables, optimizer, sampler, schedule, batchMaker, train, progress, interruption } = context;
-  const start = performance.now();
-  const plan = sampler.planEpoch(epoch);
-  const augmentRandom = seededRandom('augment', config.seed, plan.epoch);
-  progress.start(label, plan.numBatches);
-  let lossSum = 0;
-  let correct = 0;
-  let seen = 0;
-  let lastLr = 0;
-  let interrupted = false;
-  for (let b = 0; b < plan.numBatches; b++) {
-    if (interruption?.requested) {
-      interrupted = true;
-      break;
-    }
-    const batch = sampler.batch(plan, b);
-    const pixels = batchMaker.make(train, batch.indices, { augment: true, cropPadding: config.cropPadding, random: augmentRandom });
-    const { lr, momentum } = schedule.forStep(plan.epoch, b, plan.numBatches);
-    lastLr = lr;
-    const images = tf.tensor4d(pixels.images, pixels.shape);
-    const labels = tf.tensor1d(pixels.labels, 'int32');
-    const weights = tf.tensor1d(batch.weights, 'float32');
-    const result = await trainStep(model, variables, optimizer, { images, labels, weights, lr, momentum, labelSmoothing: config.labelSmoothing });
-    tf.dispose([images, labels, weights]);
-    checkFiniteLosses(result.losses, epoch, b);
-    sampler.updateScores(batch.indices, result.losses);
-    for (const loss of result.losses) lossSum += loss;
-    correct += result.correct;
-    seen += batch.indices.length;
-    progress.update(b + 1, seen, lossSum / seen);
-  }
+  const augmentRandom = seededRandom('augment', config.seed, epoch);
+  const result = await runEpoch(
+    {
+      sampler,
+      step: imageStepSpec(model, variables, optimizer, config.labelSmoothing),
+      onEpochStart: (plan) => progress.start(label, plan.numBatches),
+      makeBatch: (indices) => {
+        const pixels = batchMaker.make(train, indices, { augment: true, cropPadding: config.cropPadding, random: augmentRandom });
+        return { inputs: tf.tensor4d(pixels.images, pixels.shape), targets: tf.tensor1d(pixels.labels, 'int32') };
+      },
+      hyper: (e, b, numBatches) => schedule.forStep(e, b, numBatches),
+      onBatchLosses: ({ batch, samplesRead, runningLoss }) => progress.update(batch + 1, samplesRead, runningLoss),
+    },
+    epoch,
+  );
   progress.stop();
-  return { lossSum, correct, seen, skipped: plan.skipped, lastLr, seconds: (performance.now() - start) / 1000, interrupted };
+  return result;
 }
 
 export async function runTraining(config: TrainConfig, options: TrainOptions = {}): Promise<TrainSummary> {
@@ -338,11 +314,12 @@ async function trainLocked(config: TrainConfig, options: TrainOptions, paths: Ru
       if (options.stopAfterEpochs !== undefined && epochsThisCall >= options.stopAfterEpochs) break;
       const label = `epoch ${epoch + 1}/${config.epochs}`;
       const context = { config, model, variables, optimizer, sampler, schedule, batchMaker, train, progress, interruption: options.interruption };
-      const { lossSum, correct, seen, skipped, lastLr, seconds: epochSeconds, interrupted } = await trainEpoch(context, epoch, label);
-      if (interrupted) {
+      const { lossSum, correct, seen, skipped, lastHyper, seconds: epochSeconds, stopped } = await trainEpoch(context, epoch, label);
+      if (stopped) {
         interruptedIn = epoch + 1;
         break;
       }
+      const lastLr = lastHyper.lr!;
 
       const evaluation = await evaluate(model, test, batchMaker, { batchSize: config.evalBatchSize, numClasses: dataset.numClasses, labelSmoothing: config.labelSmoothing });
       checkFiniteTestLoss(evaluation.crossEntropy, epoch);
@@ -350,7 +327,7 @@ async function trainLocked(config: TrainConfig, options: TrainOptions, paths: Ru
         epoch: epoch + 1,
         lr: lastLr,
         trainSmoothedCe: lossSum / seen,
-        trainAcc: (100 * correct) / seen,
+        trainAcc: (100 * correct!) / seen,
         testSmoothedCe: evaluation.smoothedCrossEntropy,
         testCe: evaluation.crossEntropy,
         testAcc: evaluation.accuracy,
