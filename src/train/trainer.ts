@@ -128,7 +128,9 @@ interface EpochContext {
 /**
  * Plans and trains one epoch through the shared epoch runner (the library's `fit` runs the same one):
  * whole-batch augmentation, OneCycle per step, per-sample losses read back lagged and fed to InfoBatch.
- * The progress bar shows what has been read back, a few batches behind the steps.
+ * The progress bar shows what has been read back, a few batches behind the steps. A non-finite loss read
+ * back stops the run (DivergenceError naming the batch that produced it); an interruption request ends
+ * the epoch early (`stopped`), and that partial epoch is not saved.
  */
 async function trainEpoch(context: EpochContext, epoch: number, label: string): Promise<EpochResult> {
   const { config, model, variables, optimizer, sampler, schedule, batchMaker, train, progress, interruption } = context;
@@ -138,12 +140,19 @@ async function trainEpoch(context: EpochContext, epoch: number, label: string): 
       sampler,
       step: imageStepSpec(model, variables, optimizer, config.labelSmoothing),
       onEpochStart: (plan) => progress.start(label, plan.numBatches),
-      makeBatch: (indices) => {
+      makeBatch: async (indices) => {
+        // Let the event loop turn once per batch: on cpu/wasm a whole epoch otherwise runs on microtasks
+        // only, and Ctrl-C/SIGTERM would be noticed at the epoch's end instead of after this batch.
+        if (interruption) await new Promise<void>((resolve) => setImmediate(resolve));
         const pixels = batchMaker.make(train, indices, { augment: true, cropPadding: config.cropPadding, random: augmentRandom });
         return { inputs: tf.tensor4d(pixels.images, pixels.shape), targets: tf.tensor1d(pixels.labels, 'int32') };
       },
       hyper: (e, b, numBatches) => schedule.forStep(e, b, numBatches),
-      onBatchLosses: ({ batch, samplesRead, runningLoss }) => progress.update(batch + 1, samplesRead, runningLoss),
+      onBatchLosses: ({ batch, losses, samplesRead, runningLoss }) => {
+        checkFiniteLosses(losses, epoch, batch);
+        progress.update(batch + 1, samplesRead, runningLoss);
+      },
+      shouldStop: () => interruption?.requested ?? false,
     },
     epoch,
   );
