@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../src/runs/files.js';
 import { StorageError } from '../src/runs/errors.js';
 import { DEFAULT_CONFIG } from '../src/config.js';
 import { runTraining } from '../src/train/trainer.js';
+import { checkFlags } from '../src/cli/flag-checks.js';
 
 /**
  * Issue 11: nothing lost, nothing misleading. Most cases run the CLI from sources on the synthetic data with
@@ -66,6 +67,12 @@ function deadPid(): number {
 describe('flags', () => {
   it('a flag without a value is an error (not the default)', () => assertOneLineError(run('train', ...TINY, '--num_epoch'), /--num_epoch needs a value/));
   it('a flag given twice is an error naming it', () => assertOneLineError(run('train', '--seed', '1', ...TINY, '--seed', '2'), /--seed is given twice/));
+  it('a flag declared as an array may repeat (visualize overlays several runs)', () => {
+    const declared = { boolean: [], number: [], string: ['infobatch_experiment_name'], array: ['infobatch_experiment_name'], key: { infobatch_experiment_name: true } };
+    const given = checkFlags(['--infobatch_experiment_name', 'a', '--infobatch_experiment_name', 'b'], declared);
+    assert.deepEqual([...given], ['infobatch_experiment_name']);
+    assert.throws(() => checkFlags(['--infobatch_experiment_name', 'a', '--infobatch_experiment_name', 'b'], { ...declared, array: [] }), /given twice/);
+  });
   it('a switch with a non-boolean value is an error', () => assertOneLineError(run('train', ...TINY, '--use_info_batch=maybe'), /--use_info_batch is a switch.*"maybe"/));
   it('a non-number echoes what was typed', () => assertOneLineError(run('train', ...TINY, '--ratio', 'abc'), /--ratio must be a number, got "abc"/));
   it('test rejects an experiment name outside the run folders', () => assertOneLineError(run('test', '--experiment_name', '../x'), /--experiment_name "\.\.\/x" must be/));

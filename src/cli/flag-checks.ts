@@ -1,7 +1,8 @@
 /**
  * Checks yargs leaves to chance, run on the raw command line before a command starts:
  *   - a flag that takes a value but has none (`--num_epoch` at the end would otherwise train the default 100);
- *   - a flag given twice (yargs keeps one silently, or makes an array);
+ *   - a flag given twice (yargs keeps one silently, or makes an array), unless it is declared as an array
+ *     (`visualize --infobatch_experiment_name a --infobatch_experiment_name b` overlays two runs);
  *   - a switch given a value that is not true/false (`--use_info_batch=maybe`);
  *   - a number flag whose value is not a number (`--ratio abc` is named as "abc", not as NaN later).
  * It also records which flags were given, so `train --resume` can tell given settings from defaults.
@@ -13,6 +14,7 @@ export interface DeclaredOptions {
   readonly boolean: readonly string[];
   readonly number: readonly string[];
   readonly string: readonly string[];
+  readonly array: readonly string[];
   readonly key: Readonly<Record<string, unknown>>;
 }
 
@@ -24,6 +26,7 @@ export function checkFlags(raw: readonly string[], declared: DeclaredOptions): S
   const given = new Set<string>();
   const booleans = new Set(declared.boolean);
   const numbers = new Set(declared.number);
+  const repeatable = new Set(declared.array);
   const known = (name: string): boolean => Object.hasOwn(declared.key, name);
   for (let i = 0; i < raw.length; i++) {
     const token = raw[i]!;
@@ -35,7 +38,7 @@ export function checkFlags(raw: readonly string[], declared: DeclaredOptions): S
     if (!known(name) && name.startsWith('no-') && booleans.has(name.slice(3))) name = name.slice(3);
     // Unknown flags are yargs' to reject (with its "did you mean").
     if (!known(name) || NOT_FLAGS.has(name)) continue;
-    if (given.has(name)) throw new UsageError(`--${name} is given twice; give it once`);
+    if (given.has(name) && !repeatable.has(name)) throw new UsageError(`--${name} is given twice; give it once`);
     given.add(name);
     if (booleans.has(name)) {
       if (inline !== undefined && !BOOLEAN_VALUE.test(inline)) {
