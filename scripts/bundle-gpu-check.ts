@@ -85,39 +85,28 @@ async function main(): Promise<number> {
       }));
     },
   };
-  await build({
-    entryPoints: [join(repo, 'scripts', 'bundle-entry.ts')],
-    outfile: join(folder, 'infobatch.mjs'),
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    // Optional native backends, absent here; the bundle reports them as not installed.
-    external: ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
-    plugins: [stubCanvas],
-    // tfjs-backend-cpu's package.json lists only its ESM files as having side effects, so esbuild would
-    // drop the CommonJS import that registers the backend.
-    ignoreAnnotations: true,
-    define: { __dirname: '__ibDirname', __filename: '__ibFilename' },
-    banner: { js: BANNER },
-    logLevel: 'warning',
-  });
-
-  // The cuda tests, bundled the same way, so the GPU machine runs them with the bundled Node alone.
-  await build({
-    entryPoints: [join(repo, 'test', 'cuda.test.ts')],
-    outfile: join(folder, 'cuda-tests.mjs'),
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    external: ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
-    plugins: [stubCanvas],
-    ignoreAnnotations: true,
-    define: { __dirname: '__ibDirname', __filename: '__ibFilename' },
-    banner: { js: BANNER },
-    logLevel: 'warning',
-  });
+  // One single-file ESM bundle per entry point, all with the same settings.
+  const bundle = (entryPoint: string, outfile: string) =>
+    build({
+      entryPoints: [entryPoint],
+      outfile,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      // Optional native backends, absent here; the bundle reports them as not installed.
+      external: ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
+      plugins: [stubCanvas],
+      // tfjs-backend-cpu's package.json lists only its ESM files as having side effects, so esbuild would
+      // drop the CommonJS import that registers the backend.
+      ignoreAnnotations: true,
+      define: { __dirname: '__ibDirname', __filename: '__ibFilename' },
+      banner: { js: BANNER },
+      logLevel: 'warning',
+    });
+  await bundle(join(repo, 'scripts', 'bundle-entry.ts'), join(folder, 'infobatch.mjs'));
+  // The cuda tests too, so the GPU machine runs them with the bundled Node alone.
+  await bundle(join(repo, 'test', 'cuda.test.ts'), join(folder, 'cuda-tests.mjs'));
   copyCudaSources(folder);
 
   copyFileSync(process.execPath, join(folder, 'bin', 'node'));
