@@ -74,40 +74,66 @@ for (const backend of BACKENDS) {
     });
 
     for (const shape of [[8, 6, 6, 5], [16, 4, 4, 32], [32, 10], [3, 5, 7, 3]]) {
-      it(`batchNormTrain ${shape}: y, batch mean, biased variance and the gradients for x, gamma, beta`, async () => {
+      it(`batchNormTrain ${shape}: y, the running statistics (unbiased variance) and the gradients for x, gamma, beta`, async () => {
         await tf.setBackend(backend.name);
         const channels = shape.at(-1)!;
+        const n = tf.util.sizeFromShape(shape) / channels;
         const x = tf.tensor(randomArray(tf.util.sizeFromShape(shape), `x${shape}`, -2, 4), shape);
         const r = tf.tensor(randomArray(x.size, `r${shape}`), shape);
         const gamma = tf.tensor1d(randomArray(channels, `g${shape}`, 0.5, 1.5));
         const beta = tf.tensor1d(randomArray(channels, `b${shape}`));
-        const epsilon = 1e-5;
-        const loss = (f: typeof referenceBatchNorm) => (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, g, b, epsilon)[0]!, r));
-        const ours = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor, e: number) => {
-          const { y, mean, variance } = batchNormTrain(a, g, b, e);
-          return [y, mean, variance];
+        const runningMean = tf.variable(tf.tensor1d(randomArray(channels, `m${shape}`)), false);
+        const runningVar = tf.variable(tf.tensor1d(randomArray(channels, `v${shape}`, 0.5, 2)), false);
+        const options = { epsilon: 1e-5, momentum: 0.1 };
+        const expectedRunning = tf.tidy(() => {
+          const [, mean, variance] = referenceBatchNorm(x, gamma, beta, options.epsilon);
+          return values([
+            tf.add(tf.mul(runningMean, 0.9), tf.mul(mean!, 0.1)),
+            tf.add(tf.mul(runningVar, 0.9), tf.mul(variance!, (0.1 * n) / (n - 1))),
+          ]);
+        });
+        const running = {
+          mean: runningMean,
+          variance: runningVar,
+          update: (mean: tf.Tensor, variance: tf.Tensor) => {
+            runningMean.assign(mean as tf.Tensor1D);
+            runningVar.assign(variance as tf.Tensor1D);
+          },
         };
-        const [actual, expected] = [ours, referenceBatchNorm].map((f) =>
-          tf.tidy(() => values([...f(x, gamma, beta, epsilon), ...tf.grads(loss(f))([x, gamma, beta])])),
-        );
-        ['y', 'mean', 'variance', 'dx', 'dgamma', 'dbeta'].forEach((what, i) => assertClose(actual![i]!, expected![i]!, `${what} ${shape}`, what === 'dx' ? 1e-4 : TOL));
+        const ours = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => batchNormTrain(a, g, b, running, options);
+        const reference = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => referenceBatchNorm(a, g, b, options.epsilon)[0]!;
+        const loss = (f: typeof ours) => (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, g, b), r));
+        const before = values([runningMean, runningVar]);
+        const actualY = tf.tidy(() => values([ours(x, gamma, beta)]));
+        const actualRunning = values([runningMean, runningVar]);
+        runningMean.assign(tf.tensor1d(before[0]!));
+        runningVar.assign(tf.tensor1d(before[1]!));
+        const [actual, expected] = [ours, reference].map((f) => tf.tidy(() => values(tf.grads(loss(f))([x, gamma, beta]))));
+        assertClose(actualY[0]!, values([tf.tidy(() => reference(x, gamma, beta))])[0]!, `y ${shape}`, TOL);
+        ['running mean', 'running variance'].forEach((what, i) => assertClose(actualRunning[i]!, expectedRunning[i]!, `${what} ${shape}`, TOL));
+        ['dx', 'dgamma', 'dbeta'].forEach((what, i) => assertClose(actual![i]!, expected![i]!, `${what} ${shape}`, what === 'dx' ? 1e-4 : TOL));
         const ran = await kernelsRun(() => tf.grads(loss(ours))([x, gamma, beta]));
         const fused = backend.name === NATIVE_BACKEND;
         assert.equal(ran.has(BATCH_NORM_TRAIN) && ran.has(BATCH_NORM_TRAIN_GRAD), fused, `the backend's kernels ran: ${fused}`);
-        tf.dispose([x, r, gamma, beta]);
+        tf.dispose([x, r, gamma, beta, runningMean, runningVar]);
       });
     }
 
-    it('batchNormTrain leaves no tensors behind', async () => {
+    it('batchNormTrain leaves no tensors behind and refuses one value per channel', async () => {
       await tf.setBackend(backend.name);
       const x = tf.randomNormal([4, 3, 3, 6], 0, 1, 'float32', 1);
       const gamma = tf.ones([6]);
       const beta = tf.zeros([6]);
+      const runningMean = tf.variable(tf.zeros([6]), false);
+      const runningVar = tf.variable(tf.ones([6]), false);
+      const running = { mean: runningMean, variance: runningVar, update: (m: tf.Tensor, v: tf.Tensor) => (runningMean.assign(m as tf.Tensor1D), runningVar.assign(v as tf.Tensor1D)) };
+      const options = { epsilon: 1e-5, momentum: 0.1 };
       const before = tf.memory().numTensors;
-      tf.dispose(tf.tidy(() => tf.grads((a: tf.Tensor) => tf.sum(batchNormTrain(a, gamma, beta, 1e-5).y))([x])));
-      tf.dispose(tf.tidy(() => batchNormTrain(x, gamma, beta, 1e-5).y));
+      tf.dispose(tf.tidy(() => tf.grads((a: tf.Tensor) => tf.sum(batchNormTrain(a, gamma, beta, running, options)))([x])));
+      tf.dispose(tf.tidy(() => batchNormTrain(x, gamma, beta, running, options)));
       assert.equal(tf.memory().numTensors, before);
-      tf.dispose([x, gamma, beta]);
+      assert.throws(() => batchNormTrain(tf.ones([1, 1, 1, 6]), gamma, beta, running, options), /more than one value per channel/);
+      tf.dispose([x, gamma, beta, runningMean, runningVar]);
     });
 
     it('relu: max(x, 0) and the gradient dy·[y > 0] from its output', async () => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { BatchNorm, Conv2d, Linear, ReLU } from './layers/index.js';
+import { BatchNorm, Conv2d, GlobalAveragePool, Linear, ReLU } from './layers/index.js';
 
 /**
  * CIFAR-form ResNets built from our PyTorch-semantics layers (./layers), for any input shape and class
@@ -143,7 +143,7 @@ export function buildResNet(name: string, spec: ResNetSpec, options: BuildOption
           : builder.bottleneckBlock(x, width, strides, spec.shortcut, blockName);
     }
   });
-  x = tfl.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as tfl.SymbolicTensor;
+  x = new GlobalAveragePool({ name: 'pool' }).apply(x) as tfl.SymbolicTensor;
   const logits = builder.dense(x, options.numClasses);
   return tfl.model({ inputs: input, outputs: logits, name });
 }

@@ -1,6 +1,9 @@
 // src/ops/kernel-names.ts
-/** Training-mode BatchNorm over every axis but the last. inputs {x, gamma, beta} (float32),
- *  attrs {epsilon: number} → [y, mean, variance]; mean/variance are per channel, variance BIASED (÷n). */
+/** Training-mode BatchNorm over every axis but the last, with PyTorch's running-statistics update.
+ *  inputs {x, gamma, beta, runningMean, runningVar} (float32), attrs {epsilon, momentum}
+ *  → [y, mean, variance, runningMean′, runningVar′]; mean/variance are per channel, variance BIASED (÷n);
+ *  runningMean′ = (1 − momentum)·runningMean + momentum·mean,
+ *  runningVar′ = (1 − momentum)·runningVar + momentum·variance·n/(n − 1), n = rows per channel. */
 export const BATCH_NORM_TRAIN = 'InfobatchBatchNormTrain';
 /** Its gradient. inputs {x, dy, gamma, mean, variance}, attrs {epsilon} → [dx, dgamma, dbeta]. */
 export const BATCH_NORM_TRAIN_GRAD = 'InfobatchBatchNormTrainGrad';

@@ -418,9 +418,11 @@ export function createEmulatedAddon(): EmulatedAddon {
       }
       launched();
     },
-    batchNormTrain: (x, gamma, beta, y, mean, variance, rows, channels, epsilon) => {
+    batchNormTrain: (x, gamma, beta, runningMean, runningVar, y, mean, variance, runningMeanOut, runningVarOut, rows, channels, epsilon, momentum) => {
+      if (rows < 2) throw new Error('batchNormTrain needs at least two rows');
       const xs = f32(x, rows * channels, 'bn x');
       const [g, bt, ys, ms, vs] = [f32(gamma, channels, 'bn gamma'), f32(beta, channels, 'bn beta'), f32(y, rows * channels, 'bn y'), f32(mean, channels, 'bn mean'), f32(variance, channels, 'bn var')];
+      const [rm, rv, rmOut, rvOut] = [f32(runningMean, channels, 'bn running mean'), f32(runningVar, channels, 'bn running var'), f32(runningMeanOut, channels, 'bn running mean out'), f32(runningVarOut, channels, 'bn running var out')];
       for (let c = 0; c < channels; c++) {
         let sum = 0;
         let sq = 0;
@@ -432,6 +434,8 @@ export function createEmulatedAddon(): EmulatedAddon {
         const v = Math.max(sq / rows - m * m, 0);
         ms[c] = m;
         vs[c] = v;
+        rmOut[c] = (1 - momentum) * rm[c]! + momentum * m;
+        rvOut[c] = (1 - momentum) * rv[c]! + momentum * ((v * rows) / (rows - 1));
         const scale = g[c]! / Math.sqrt(v + epsilon);
         for (let r = 0; r < rows; r++) ys[r * channels + c] = (xs[r * channels + c]! - m) * scale + bt[c]!;
       }

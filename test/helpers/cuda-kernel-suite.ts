@@ -190,28 +190,34 @@ describe(title, { skip: options.skip }, () => {
     });
   });
 
-  it(`${BATCH_NORM_TRAIN} and ${BATCH_NORM_TRAIN_GRAD} match the batch-norm formula and its autodiff gradient`, async () => {
+  it(`${BATCH_NORM_TRAIN} and ${BATCH_NORM_TRAIN_GRAD} match the batch-norm formula, PyTorch's running update and the autodiff gradient`, async () => {
     const shape = [4, 6, 6, 8];
-    const epsilon = 1e-5;
-    const run = (name: string, inputs: Record<string, tf.Tensor>) => tf.engine().runKernel(name, inputs as never, { epsilon } as never) as tf.Tensor[];
+    const rows = 4 * 6 * 6;
+    const attrs = { epsilon: 1e-5, momentum: 0.1 };
+    const run = (name: string, inputs: Record<string, tf.Tensor>) => tf.engine().runKernel(name, inputs as never, attrs as never) as tf.Tensor[];
+    const inputs = () => [t(shape, 1), t([8], 2), t([8], 3), t(shape, 4), t([8], 5), tf.add(tf.abs(t([8], 6)), 0.5)];
     await tf.setBackend('cpu');
     const composite = tf.tidy(() => {
-      const [x, gamma, beta, dy] = [t(shape, 1), t([8], 2), t([8], 3), t(shape, 4)];
-      const { mean, variance } = tf.moments(x, [0, 1, 2]);
+      const [x, gamma, beta, dy, runningMean, runningVar] = inputs();
+      const { mean, variance } = tf.moments(x!, [0, 1, 2]);
       const norm = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
         const m = tf.moments(a, [0, 1, 2]);
-        return tf.add(tf.mul(tf.div(tf.sub(a, m.mean), tf.sqrt(tf.add(m.variance, epsilon))), g), b);
+        return tf.add(tf.mul(tf.div(tf.sub(a, m.mean), tf.sqrt(tf.add(m.variance, attrs.epsilon))), g), b);
       };
-      const [dx, dg, db] = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(norm(a, g, b), dy)))([x, gamma, beta]);
-      return [norm(x, gamma, beta), mean, variance, dx!, dg!, db!].map((v) => v.dataSync().slice());
+      const [dx, dg, db] = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(norm(a, g, b), dy!)))([x!, gamma!, beta!]);
+      const runningMeanOut = tf.add(tf.mul(runningMean!, 0.9), tf.mul(mean, 0.1));
+      const runningVarOut = tf.add(tf.mul(runningVar!, 0.9), tf.mul(variance, (0.1 * rows) / (rows - 1)));
+      return [norm(x!, gamma!, beta!), mean, variance, runningMeanOut, runningVarOut, dx!, dg!, db!].map((v) => v.dataSync().slice());
     });
     await tf.setBackend('cuda');
     const fused = tf.tidy(() => {
-      const [x, gamma, beta, dy] = [t(shape, 1), t([8], 2), t([8], 3), t(shape, 4)];
-      const [y, mean, variance] = run(BATCH_NORM_TRAIN, { x, gamma, beta });
-      const [dx, dg, db] = run(BATCH_NORM_TRAIN_GRAD, { x, dy, gamma, mean: mean!, variance: variance! });
-      return [y!, mean!, variance!, dx!, dg!, db!].map((v) => v.dataSync().slice());
+      const [x, gamma, beta, dy, runningMean, runningVar] = inputs();
+      const outputs = run(BATCH_NORM_TRAIN, { x: x!, gamma: gamma!, beta: beta!, runningMean: runningMean!, runningVar: runningVar! });
+      const [, mean, variance] = outputs;
+      const [dx, dg, db] = run(BATCH_NORM_TRAIN_GRAD, { x: x!, dy: dy!, gamma: gamma!, mean: mean!, variance: variance! });
+      return [...outputs, dx!, dg!, db!].map((v) => v.dataSync().slice());
     });
+    assert.equal(fused.length, composite.length);
     fused.forEach((values, i) => assert.ok(relativeError(values, composite[i]!) < 1e-4, `output ${i}: ${relativeError(values, composite[i]!)}`));
   });
 

@@ -432,12 +432,14 @@ Napi::Value Matmul(const Napi::CallbackInfo &info) {
 Napi::Value BatchNormTrain(const Napi::CallbackInfo &info) {
   return guarded(info, [&]() -> Napi::Value {
     Runtime &rt = readyRuntime();
-    long long rows = integerOf(info[6]);
-    int channels = (int)integerOf(info[7]);
+    auto in = [&](int i) { return (const float *)pointerOf(info[i]); };
+    auto out = [&](int i) { return (float *)pointerOf(info[i]); };
+    long long rows = integerOf(info[10]);
+    int channels = (int)integerOf(info[11]);
+    if (rows < 2) throw std::runtime_error("batchNormTrain needs at least two rows (the unbiased variance of one value is undefined)");
+    RunningStats running{in(3), in(4), out(8), out(9), floatOf(info[13])};
     void *scratch = rt.allocate(batchNormScratchBytes(rows, channels));
-    int kernels = launchBatchNormTrain(rt.stream, (const float *)pointerOf(info[0]), (const float *)pointerOf(info[1]), (const float *)pointerOf(info[2]),
-                                       (float *)pointerOf(info[3]), (float *)pointerOf(info[4]), (float *)pointerOf(info[5]), rows, channels, floatOf(info[8]),
-                                       scratch);
+    int kernels = launchBatchNormTrain(rt.stream, in(0), in(1), in(2), out(5), out(6), out(7), running, rows, channels, floatOf(info[12]), scratch);
     rt.release(scratch);
     rt.launched(kernels, "batchNormTrain");
     return info.Env().Undefined();

@@ -68,9 +68,18 @@ int launchFromBf16(cudaStream_t s, const void *x, float *y, long long n);
 
 // ---- batch norm over rows × channels (NHWC flattened: every axis but the last is a row)
 size_t batchNormScratchBytes(long long rows, int channels);
-/** mean, variance (biased) of x per channel; y = (x − mean)·γ/√(var + ε) + β. */
+/** PyTorch's running-statistics update: meanOut = (1 − momentum)·mean + momentum·batchMean, varianceOut
+ *  likewise towards the UNBIASED batch variance (×rows/(rows − 1)). */
+struct RunningStats {
+  const float *mean;
+  const float *variance;
+  float *meanOut;
+  float *varianceOut;
+  float momentum;
+};
+/** mean, variance (biased) of x per channel; y = (x − mean)·γ/√(var + ε) + β; the running update. */
 int launchBatchNormTrain(cudaStream_t s, const float *x, const float *gamma, const float *beta, float *y, float *mean,
-                         float *variance, long long rows, int channels, float epsilon, void *scratch);
+                         float *variance, RunningStats running, long long rows, int channels, float epsilon, void *scratch);
 int launchBatchNormTrainGrad(cudaStream_t s, const float *x, const float *dy, const float *gamma, const float *mean,
                              const float *variance, float *dx, float *dgamma, float *dbeta, long long rows, int channels,
                              float epsilon, void *scratch);

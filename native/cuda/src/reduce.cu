@@ -179,9 +179,10 @@ __global__ void bnSumsKernel(int mode, const float *x, const float *dy, const fl
   }
 }
 
-/** Training forward, second pass: mean, biased variance, and the affine coefficients y = x·k + t. */
+/** Training forward, second pass: mean, biased variance, the running update and the affine coefficients
+ *  y = x·k + t. */
 __global__ void bnStatsKernel(const double *partial, int splits, long long rows, int channels, const float *gamma, const float *beta,
-                              float epsilon, float *mean, float *variance, float *coefficients) {
+                              float epsilon, float *mean, float *variance, RunningStats running, float *coefficients) {
   int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= channels) return;
   double sum = 0, sumSq = 0;
@@ -194,6 +195,9 @@ __global__ void bnStatsKernel(const double *partial, int splits, long long rows,
   if (var < 0) var = 0;
   mean[c] = (float)m;
   variance[c] = (float)var;
+  float momentum = running.momentum;
+  running.meanOut[c] = (1.f - momentum) * running.mean[c] + momentum * (float)m;
+  running.varianceOut[c] = (1.f - momentum) * running.variance[c] + momentum * (float)(var * rows / (rows - 1));
   float k = gamma[c] * rsqrtf((float)var + epsilon);
   coefficients[c] = k;
   coefficients[channels + c] = beta[c] - (float)m * k;
@@ -317,13 +321,14 @@ static float *coefficientsAfter(void *scratch, long long rows, int channels) {
 }
 
 int launchBatchNormTrain(cudaStream_t s, const float *x, const float *gamma, const float *beta, float *y, float *mean, float *variance,
-                         long long rows, int channels, float epsilon, void *scratch) {
+                         RunningStats running, long long rows, int channels, float epsilon, void *scratch) {
   if (rows <= 0 || channels <= 0) return 0;
   int splits = bnSplits(rows, channels);
   double *partial = static_cast<double *>(scratch);
   float *coefficients = coefficientsAfter(scratch, rows, channels);
   bnSumsKernel<<<dim3((channels + 31) / 32, splits), dim3(32, kBnRowsPerBlock), 0, s>>>(0, x, nullptr, nullptr, rows, channels, splits, partial);
-  bnStatsKernel<<<(channels + 127) / 128, 128, 0, s>>>(partial, splits, rows, channels, gamma, beta, epsilon, mean, variance, coefficients);
+  bnStatsKernel<<<(channels + 127) / 128, 128, 0, s>>>(partial, splits, rows, channels, gamma, beta, epsilon, mean, variance, running,
+                                                       coefficients);
   long long n = rows * channels;
   bnApplyKernel<<<elementGrid(channels % 4 == 0 ? n / 4 : n), 256, 0, s>>>(x, coefficients, y, n, channels);
   return 3;

@@ -8,22 +8,33 @@ import { allocFloat32, cpuBackendOf, floatValues, makeFloatOutput, type KernelCo
  * batch statistics, in two passes over x and dy.
  */
 
-/** inputs {x, gamma, beta}, attrs {epsilon} → [y, mean, variance] (variance biased). */
+/**
+ * inputs {x, gamma, beta, runningMean, runningVar}, attrs {epsilon, momentum} → [y, mean, variance (biased),
+ * runningMean′, runningVar′]. The running update is a loop over the channels here: the addon computes the
+ * statistics, and a per-channel pass in JavaScript costs nothing beside the two passes over x.
+ */
 export function batchNormTrain(context: KernelContext): tf.KernelFunc {
   return (args) => {
     const backend = cpuBackendOf(args);
-    const { x, gamma, beta } = args.inputs;
-    const { epsilon } = args.attrs as { epsilon: number };
-    const xValues = floatValues(backend, x);
-    const gammaValues = floatValues(backend, gamma);
-    const betaValues = floatValues(backend, beta);
-    if (!xValues || !gammaValues || !betaValues) throw new Error(`${BATCH_NORM_TRAIN} takes float32 x, gamma and beta`);
+    const { x, gamma, beta, runningMean, runningVar } = args.inputs;
+    const { epsilon, momentum } = args.attrs as { epsilon: number; momentum: number };
+    const [xValues, gammaValues, betaValues, runningMeanValues, runningVarValues] = [x, gamma, beta, runningMean, runningVar].map((t) => floatValues(backend, t));
+    if (!xValues || !gammaValues || !betaValues || !runningMeanValues || !runningVarValues) {
+      throw new Error(`${BATCH_NORM_TRAIN} takes float32 x, gamma, beta, runningMean and runningVar`);
+    }
     const channels = x!.shape[x!.shape.length - 1]!;
     const y = allocFloat32(backend, xValues.length);
     const mean = allocFloat32(backend, channels);
     const variance = allocFloat32(backend, channels);
     context.addon.batchNormTrain(xValues, channels, gammaValues, betaValues, epsilon, y, mean, variance);
-    return [makeFloatOutput(backend, [...x!.shape], y), makeFloatOutput(backend, [channels], mean), makeFloatOutput(backend, [channels], variance)];
+    const n = xValues.length / channels;
+    const newMean = allocFloat32(backend, channels);
+    const newVar = allocFloat32(backend, channels);
+    for (let c = 0; c < channels; c++) {
+      newMean[c] = (1 - momentum) * runningMeanValues[c]! + momentum * mean[c]!;
+      newVar[c] = (1 - momentum) * runningVarValues[c]! + ((momentum * n) / (n - 1)) * variance[c]!;
+    }
+    return [y, mean, variance, newMean, newVar].map((values, i) => makeFloatOutput(backend, i === 0 ? [...x!.shape] : [channels], values));
   };
 }
 

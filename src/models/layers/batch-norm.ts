@@ -62,13 +62,15 @@ export class BatchNorm extends tfl.layers.Layer {
       // PyTorch refuses too: the unbiased variance of one value is undefined and the output would be β.
       throw new Error(`BatchNorm ${this.name}: training needs more than one value per channel, got input shape [${x.shape.join(', ')}]`);
     }
-    return tf.tidy(() => {
-      const { y, mean, variance } = batchNormTrain(x, gamma.read(), beta.read(), this.epsilon);
-      const m = this.momentum;
-      runningMean.write(tf.add(tf.mul(runningMean.read(), 1 - m), tf.mul(mean, m)));
-      runningVar.write(tf.add(tf.mul(runningVar.read(), 1 - m), tf.mul(variance, (m * n) / (n - 1))));
-      return y;
-    });
+    const running = {
+      mean: runningMean.read(),
+      variance: runningVar.read(),
+      update: (mean: tf.Tensor, variance: tf.Tensor) => {
+        runningMean.write(mean);
+        runningVar.write(variance);
+      },
+    };
+    return batchNormTrain(x, gamma.read(), beta.read(), running, { epsilon: this.epsilon, momentum: this.momentum });
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -122,9 +122,11 @@ export const BASIC_KERNELS: Record<string, CudaKernel> = {
     const to = attr<tf.DataType>(args, 'dtype');
     const supported = (d: tf.DataType) => d === 'float32' || d === 'int32' || d === 'bool';
     if (!supported(x.dtype) || !supported(to)) return undefined;
+    // Same type: the data is shared, as tfjs's cpu backend does (Identity's gradient casts every dy).
+    if (x.dtype === to) return args.backend.share(x);
     const out = args.backend.makeOutput(x.shape, to);
     const n = sizeOf(x.shape);
-    if (x.dtype === to || (x.dtype === 'bool' && to === 'int32')) args.backend.addon.copyDevice(args.backend.ptr(out), args.backend.ptr(x), n * 4);
+    if (x.dtype === 'bool' && to === 'int32') args.backend.addon.copyDevice(args.backend.ptr(out), args.backend.ptr(x), n * 4);
     else args.backend.addon.cast(deviceType(x.dtype), deviceType(to), to === 'bool', args.backend.ptr(x), args.backend.ptr(out), n);
     return out;
   },

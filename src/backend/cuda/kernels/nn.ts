@@ -181,15 +181,14 @@ export const NN_KERNELS: Record<string, CudaKernel> = {
   },
   [BATCH_NORM_TRAIN]: (args) => {
     const x = input(args, 'x');
-    const gamma = input(args, 'gamma');
-    const beta = input(args, 'beta');
     const channels = x.shape[x.shape.length - 1]!;
     const b = args.backend;
     const y = b.makeOutput(x.shape, 'float32');
-    const mean = b.makeOutput([channels], 'float32');
-    const variance = b.makeOutput([channels], 'float32');
-    b.addon.batchNormTrain(b.ptr(x), b.ptr(gamma), b.ptr(beta), b.ptr(y), b.ptr(mean), b.ptr(variance), sizeOf(x.shape) / channels, channels, attr<number>(args, 'epsilon'));
-    return [y, mean, variance];
+    const [mean, variance, runningMean, runningVar] = [0, 1, 2, 3].map(() => b.makeOutput([channels], 'float32'));
+    const [gamma, beta, runningMeanIn, runningVarIn] = ['gamma', 'beta', 'runningMean', 'runningVar'].map((name) => b.ptr(input(args, name)));
+    b.addon.batchNormTrain(b.ptr(x), gamma!, beta!, runningMeanIn!, runningVarIn!, b.ptr(y), b.ptr(mean!), b.ptr(variance!), b.ptr(runningMean!), b.ptr(runningVar!),
+      sizeOf(x.shape) / channels, channels, attr<number>(args, 'epsilon'), attr<number>(args, 'momentum'));
+    return [y, mean!, variance!, runningMean!, runningVar!];
   },
   [BATCH_NORM_TRAIN_GRAD]: (args) => {
     const x = input(args, 'x');
