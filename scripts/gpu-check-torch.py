@@ -1,12 +1,14 @@
-"""PyTorch side of scripts/gpu-check.sh: the same CIFAR ResNet-18 training step, timed on the same GPU.
+"""PyTorch side of the GPU checks (scripts/gpu-check.sh, scripts/gpu-check-cuda.sh): the same CIFAR ResNet
+training step, timed on the same GPU.
 
 Model and step come from torch_resnet.py beside this file (the twins of src/models/resnet.ts and the
 trainer's step: CIFAR ResNet-18, 11,173,962 parameters; SGD lr 0.05, momentum 0.9, weight decay 5e-4; float32).
 Each timed step ends with torch.cuda.synchronize(); the median over the steps after warm-up is reported.
 
-Two precisions: 'fp32' turns TF32 off for convolutions and matrix products, so the GPU does the same
-float32 arithmetic as WebGPU's shaders (the fair comparison); 'tf32' is PyTorch's default for
-convolutions (cuDNN may use TF32 tensor cores), what a PyTorch user gets out of the box.
+Precisions: 'fp32' turns TF32 off for convolutions and matrix products, so the GPU does the same float32
+FMA arithmetic as our backends' fp32 (the fair comparison); 'tf32' is PyTorch's default for convolutions
+(cuDNN may use TF32 tensor cores), what a PyTorch user gets out of the box; 'bf16' is autocast with
+channels_last.
 Prints one line `GPU_CHECK {json}` per precision.
 """
 import argparse

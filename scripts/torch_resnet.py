@@ -64,8 +64,8 @@ class CifarResNet(nn.Module):
         self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU())
         layers, cin = [], widths[0]
         for stage, (count, width) in enumerate(zip(blocks, widths)):
-            for block in range(count):
-                stride = 2 if stage > 0 and block == 0 else 1
+            for index in range(count):
+                stride = 2 if stage > 0 and index == 0 else 1
                 layers.append(block(cin, width, stride, shortcut))
                 cin = width * expansion
         self.blocks = nn.Sequential(*layers)
