@@ -8,8 +8,7 @@
 # the cuda tests; the benchmark (tfjs cuda vs PyTorch: ResNet-18 batch 256 and 128 fp32, batch 256 bf16,
 # ResNet-50 batch 128 fp32; training and evaluation throughput, GPU vs wall time per step, kernels per
 # step, peak memory); a short real training on Fashion-MNIST; one summary at the end.
-# Settings (environment): GPU_CHECK_DATA (Fashion-MNIST idx folder; default: ./gpu-data/fashion-mnist of
-# the working directory, then Debian's /usr/share/datasets/fashion-mnist), GPU_CHECK_STEPS (10),
+# Settings (environment): GPU_CHECK_DATA (Fashion-MNIST idx folder; default: see gpu-data.sh), GPU_CHECK_STEPS (10),
 # GPU_CHECK_TRAIN_LIMIT (20000), GPU_CHECK_EPOCHS (2), PYTHON (python3), OUT (a folder for the full log).
 set -uo pipefail
 
@@ -77,17 +76,17 @@ bench --model ResNet50 --batch 128 --precision fp32
 torch --model ResNet50 --batch 128 --precision fp32
 
 step "short real training: Fashion-MNIST, ResNet18, batch 256, cuda fp32"
-data=${GPU_CHECK_DATA:-}
-for candidate in "$PWD/gpu-data/fashion-mnist" /usr/share/datasets/fashion-mnist; do
-  [[ -z "$data" && -f "$candidate/train-images-idx3-ubyte.gz" ]] && data=$candidate
-done
+# shellcheck source=gpu-data.sh
+source "$here/gpu-data.sh"
+find_gpu_data
+data=$GPU_DATA
 if [[ -n "$data" ]]; then
   work=$(mktemp -d)
   (cd "$work" && timeout 200 "$node_bin" "$bundle" train --backend cuda --dataset fashion-mnist --data_dir "$data" --model ResNet18 \
     --train_batch_size 256 --num_epoch "${GPU_CHECK_EPOCHS:-2}" --train_limit "${GPU_CHECK_TRAIN_LIMIT:-20000}" --use_info_batch --ratio 0.5 \
     --experiment_name gpu-check 2>&1 | grep -v 'artificially reduced' | tail -12)
 else
-  echo "skipped: no Fashion-MNIST (set GPU_CHECK_DATA, or carry gpu-data/fashion-mnist)"
+  echo "skipped: no Fashion-MNIST (carry build/gpu-carry, or set GPU_CHECK_DATA)"
 fi
 
 step summary

@@ -3,7 +3,7 @@
 # (32x32x3, batch 128) on the `webgpu` backend, and the same model trained by PyTorch on the same GPU
 # (when `python3 -c "import torch"` works), as img/s and their ratio.
 #
-# Runs from the hand-over folder that `npm run gpu-check:bundle` packs (infobatch-gpu-check.tar.gz: a
+# Runs from the hand-over folder that `npm run gpu-check:bundle -- --webgpu` packs (infobatch-gpu-check.tar.gz: a
 # Node binary, the single-file bundle infobatch.mjs, dawn.node, the Vulkan loader and this script), on a
 # Linux x86-64 machine with no Node.js and no internet:
 #     tar xzf infobatch-gpu-check.tar.gz && infobatch-gpu-check/gpu-check.sh
@@ -48,7 +48,7 @@ elif [[ -f "$here/../package.json" && -d "$here/../node_modules/tsx" ]]; then
   bench=(node --import tsx scripts/gpu-check-bench.ts)
   torch_script="scripts/gpu-check-torch.py"
 else
-  echo "gpu-check: run me from the hand-over folder (npm run gpu-check:bundle) or a checkout with npm install done" >&2
+  echo "gpu-check: run me from the hand-over folder (npm run gpu-check:bundle -- --webgpu) or a checkout with npm install done" >&2
   exit 1
 fi
 

@@ -161,6 +161,18 @@ describe('running a sweep', () => {
     assert.ok(existsSync(path.join(dirs.figureDir, `${R5}_s1_accuracy_time.png`)));
   });
 
+  test('a figure that cannot be written is a warning: the runs and the report stay', async () => {
+    const dirs = freshDirs();
+    const calls: { name: string; resume: boolean }[] = [];
+    const lines: string[] = [];
+    // A folder where a figure's file should go: writing it fails.
+    mkdirSync(path.join(dirs.figureDir, `${R5}_loss.png`), { recursive: true });
+    const { report } = await executeSweep(planSweep(request({ ratios: [0.5] }), dirs), { ...dirs, trainer: fakeTrainer(calls), log: (line) => lines.push(line) });
+    assert.ok(report !== null);
+    assert.equal(readFileSync(path.join(dirs.figureDir, 'report.md'), 'utf8'), report);
+    assert.equal(lines.filter((line) => /^warning: figures not written \(.+\); the report is in .*report\.md, and `infobatch visualize` draws them later$/.test(line)).length, 1, lines.join('\n'));
+  });
+
   test('a failing run stops the sweep; the finished ones are kept for the next try', async () => {
     const dirs = freshDirs();
     const calls: { name: string; resume: boolean }[] = [];

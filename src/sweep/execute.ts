@@ -10,7 +10,7 @@ import { formatReport } from '../report/format.js';
 import { writeDerivedFile } from '../report/output.js';
 import { buildReport } from '../report/table.js';
 import { loadUsableRuns } from '../report/usable-runs.js';
-import type { RunDirs } from '../runs/index.js';
+import type { LoadedRun, RunDirs } from '../runs/index.js';
 import { DivergenceError } from '../train/divergence.js';
 import type { TrainOptions } from '../train/trainer.js';
 import type { PlannedRun } from './plan.js';
@@ -69,6 +69,17 @@ export async function executeSweep(plan: readonly PlannedRun[], options: SweepRu
   if (runs.size === 0) throw new ConfigError('no run of the sweep could be reported (see the warnings above)');
   const report = formatReport(buildReport([...runs.values()]), 'md');
   await writeDerivedFile(path.join(options.figureDir, 'report.md'), report, log);
+  try {
+    await writeFigures(plan, runs, options);
+  } catch (error) {
+    // Hours of training are not lost to a figure: the runs and the report are written; `visualize` redraws.
+    log(`warning: figures not written (${(error as Error).message.split('\n')[0]}); the report is in ${path.join(options.figureDir, 'report.md')}, and \`infobatch visualize\` draws them later`);
+  }
+  return { report, diverged, interrupted: false };
+}
+
+/** The accuracy/loss figures of each InfoBatch run against its baseline, per epoch and per time. */
+async function writeFigures(plan: readonly PlannedRun[], runs: ReadonlyMap<string, LoadedRun>, options: SweepRunOptions): Promise<void> {
   // Loaded on use: the canvas addon is only needed for figures (the GPU-check bundle leaves it out).
   const { renderFigures } = await import('../plot/figures.js');
   const size = options.figureSize ?? DEFAULT_FIGURE_SIZE;
@@ -78,12 +89,8 @@ export async function executeSweep(plan: readonly PlannedRun[], options: SweepRu
     const infobatchRun = runs.get(run.name);
     if (!infobatchRun) continue;
     for (const xAxis of ['epoch', 'time'] as const) {
-      const figures = renderFigures(
-        { baseline: runs.get(baseline.name) ?? null, infobatch: [infobatchRun] },
-        { xAxis, prefix: run.name, ...size },
-      );
-      for (const figure of figures) await writeDerivedFile(path.join(options.figureDir, figure.fileName), figure.png, log);
+      const figures = renderFigures({ baseline: runs.get(baseline.name) ?? null, infobatch: [infobatchRun] }, { xAxis, prefix: run.name, ...size });
+      for (const figure of figures) await writeDerivedFile(path.join(options.figureDir, figure.fileName), figure.png, options.log);
     }
   }
-  return { report, diverged, interrupted: false };
 }
