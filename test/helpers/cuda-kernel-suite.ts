@@ -272,6 +272,33 @@ describe(title, { skip: options.skip }, () => {
     tf.dispose([images, labels, weights]);
   });
 
+  it('a training step uploads a few scalars at most: nothing the size of an activation is made on the host', async () => {
+    await tf.setBackend('cuda');
+    const model = buildModel('ResNetTiny', { inputShape: [16, 16, 3], numClasses: 10, seed: 3 });
+    const step = makeTrainStep(model);
+    const images = t([16, 16, 16, 3], 6) as tf.Tensor4D;
+    const labels = tf.tensor1d(Array.from({ length: 16 }, (_, i) => i % 10), 'int32');
+    const weights = tf.ones([16]) as tf.Tensor1D;
+    await step(images, labels, weights);
+    const upload = addon.upload;
+    const sizes: number[] = [];
+    addon.upload = (ptr, values) => {
+      sizes.push(values.length);
+      upload.call(addon, ptr, values);
+    };
+    try {
+      await step(images, labels, weights);
+    } finally {
+      addon.upload = upload;
+    }
+    // Found this way: tf.mean's gradient uploaded a ones tensor of the pooled activation's size every step,
+    // and BatchNorm's statistics outputs a zero gradient each.
+    assert.ok(sizes.length <= 8 && sizes.every((n) => n <= 16), `uploads in one step (elements each): ${sizes.join(', ')}`);
+    step.dispose();
+    model.dispose();
+    tf.dispose([images, labels, weights]);
+  });
+
   it('a short synthetic run learns (fixed batch, loss falls)', async () => {
     await tf.setBackend('cuda');
     const model = buildModel('ResNetTiny', { inputShape: [16, 16, 3], numClasses: 4, seed: 2 });
