@@ -45,6 +45,21 @@ function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): number 
   return Number.isNaN(error) ? Infinity : error;
 }
 
+/** A ResNetTiny on a 16×16×3 batch of 16 with the trainer's step, on the current backend. */
+function tinyTraining(seed: number) {
+  const model = buildModel('ResNetTiny', { inputShape: [16, 16, 3], numClasses: 10, seed });
+  const step = makeTrainStep(model);
+  const images = t([16, 16, 16, 3], seed + 4) as tf.Tensor4D;
+  const labels = tf.tensor1d(Array.from({ length: 16 }, (_, i) => i % 10), 'int32');
+  const weights = tf.ones([16]) as tf.Tensor1D;
+  const dispose = () => {
+    step.dispose();
+    model.dispose();
+    tf.dispose([images, labels, weights]);
+  };
+  return { model, step, images, labels, weights, dispose };
+}
+
 /** Runs `build` on cpu and on cuda and compares every output. */
 async function matchesCpu(build: () => tf.Tensor | tf.Tensor[], tolerance = 1e-5, label = ''): Promise<void> {
   const run = async (backend: string) => {
@@ -248,11 +263,7 @@ describe(title, { skip: options.skip }, () => {
 
   it(`a training step and an evaluation pass run entirely on the GPU, with no growth of tensors or device memory over ${options.memorySteps} steps`, async () => {
     await tf.setBackend('cuda');
-    const model = buildModel('ResNetTiny', { inputShape: [16, 16, 3], numClasses: 10, seed: 1 });
-    const step = makeTrainStep(model);
-    const images = t([16, 16, 16, 3], 5) as tf.Tensor4D;
-    const labels = tf.tensor1d(Array.from({ length: 16 }, (_, i) => i % 10), 'int32');
-    const weights = tf.ones([16]) as tf.Tensor1D;
+    const { model, step, images, labels, weights, dispose } = tinyTraining(1);
     let baseline: { tensors: number; bytes: number } | null = null;
     for (let i = 0; i < options.memorySteps; i++) {
       await step(images, labels, weights);
@@ -267,18 +278,12 @@ describe(title, { skip: options.skip }, () => {
     await Promise.all(out.map((o) => o.data()));
     tf.dispose(out);
     assert.deepEqual([...cudaFallbacks().keys()], [], 'kernels that ran on the CPU');
-    step.dispose();
-    model.dispose();
-    tf.dispose([images, labels, weights]);
+    dispose();
   });
 
   it('a training step uploads a few scalars at most: nothing the size of an activation is made on the host', async () => {
     await tf.setBackend('cuda');
-    const model = buildModel('ResNetTiny', { inputShape: [16, 16, 3], numClasses: 10, seed: 3 });
-    const step = makeTrainStep(model);
-    const images = t([16, 16, 16, 3], 6) as tf.Tensor4D;
-    const labels = tf.tensor1d(Array.from({ length: 16 }, (_, i) => i % 10), 'int32');
-    const weights = tf.ones([16]) as tf.Tensor1D;
+    const { step, images, labels, weights, dispose } = tinyTraining(3);
     await step(images, labels, weights);
     const upload = addon.upload;
     const sizes: number[] = [];
@@ -294,9 +299,7 @@ describe(title, { skip: options.skip }, () => {
     // Found this way: tf.mean's gradient uploaded a ones tensor of the pooled activation's size every step,
     // and BatchNorm's statistics outputs a zero gradient each.
     assert.ok(sizes.length <= 8 && sizes.every((n) => n <= 16), `uploads in one step (elements each): ${sizes.join(', ')}`);
-    step.dispose();
-    model.dispose();
-    tf.dispose([images, labels, weights]);
+    dispose();
   });
 
   it('a short synthetic run learns (fixed batch, loss falls)', async () => {

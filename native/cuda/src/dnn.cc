@@ -193,109 +193,121 @@ const void *asOperand(const float *x, long long n, Precision p, std::unique_ptr<
   return holder->ptr;
 }
 
-void convForwardIn(Precision p, const ConvShape &s, const float *x, const float *filter, float *y) {
-  Runtime &rt = runtime();
-  DnnApi &api = rt.api;
-  Scratch krsc((size_t)filterSize(s) * 4);
-  transposeFilter(s, filter, (float *)krsc.ptr, true);
-  std::unique_ptr<Scratch> xb, wb, yb;
-  const void *xo = asOperand(x, inputSize(s), p, xb);
-  const void *wo = asOperand((const float *)krsc.ptr, filterSize(s), p, wb);
-  void *yo = y;
-  if (p == Precision::Bf16) {
-    yb = std::make_unique<Scratch>((size_t)outputSize(s) * 2);
-    yo = yb->ptr;
+/** Where cuDNN writes a result of n elements: `out` itself, or in bf16 a temporary that finish() converts into it. */
+struct ResultBuffer {
+  ResultBuffer(float *out, long long n, Precision p) : out_(out), n_(n) {
+    if (p == Precision::Bf16) bf16_ = std::make_unique<Scratch>((size_t)n * 2);
   }
-  PlanKey key = keyOf(ConvKind::Forward, s, p);
+  void *operand() const { return bf16_ ? bf16_->ptr : out_; }
+  void finish() const {
+    Runtime &rt = runtime();
+    if (bf16_) rt.launched(launchFromBf16(rt.stream, bf16_->ptr, out_, n_), "from bf16");
+  }
+
+ private:
+  float *out_;
+  long long n_;
+  std::unique_ptr<Scratch> bf16_;
+};
+
+/**
+ * The cuDNN search and call of each kind, over its two inputs and one output in cuDNN's argument order:
+ * forward (x, w) → y; backward data (w, dy) → dx; backward filter (x, dy) → dw.
+ */
+template <ConvKind kind>
+struct ConvCalls;
+
+template <>
+struct ConvCalls<ConvKind::Forward> {
+  using Algo = cudnnConvolutionFwdAlgo_t;
+  static constexpr const char *what = "the convolution";
+  static cudnnStatus_t find(DnnApi &api, cudnnHandle_t h, const ConvPlan &c, const void *x, const void *w, void *y, cudnnAlgoPerf<Algo> *results,
+                            int *count, void *ws, size_t bytes) {
+    return api.cudnnFindConvolutionForwardAlgorithmEx(h, c.x, x, c.w, w, c.conv, c.y, y, kMaxResults, count, results, ws, bytes);
+  }
+  static cudnnStatus_t run(DnnApi &api, cudnnHandle_t h, const ConvPlan &c, const void *x, const void *w, void *y, void *ws, size_t bytes) {
+    return api.cudnnConvolutionForward(h, one(), c.x, x, c.w, w, c.conv, (Algo)c.algo, ws, bytes, zero(), c.y, y);
+  }
+  static constexpr int kMaxResults = 16;
+};
+
+template <>
+struct ConvCalls<ConvKind::BackwardData> {
+  using Algo = cudnnConvolutionBwdDataAlgo_t;
+  static constexpr const char *what = "the convolution's input gradient";
+  static cudnnStatus_t find(DnnApi &api, cudnnHandle_t h, const ConvPlan &c, const void *w, const void *dy, void *dx, cudnnAlgoPerf<Algo> *results,
+                            int *count, void *ws, size_t bytes) {
+    return api.cudnnFindConvolutionBackwardDataAlgorithmEx(h, c.w, w, c.y, dy, c.conv, c.x, dx, kMaxResults, count, results, ws, bytes);
+  }
+  static cudnnStatus_t run(DnnApi &api, cudnnHandle_t h, const ConvPlan &c, const void *w, const void *dy, void *dx, void *ws, size_t bytes) {
+    return api.cudnnConvolutionBackwardData(h, one(), c.w, w, c.y, dy, c.conv, (Algo)c.algo, ws, bytes, zero(), c.x, dx);
+  }
+  static constexpr int kMaxResults = 16;
+};
+
+template <>
+struct ConvCalls<ConvKind::BackwardFilter> {
+  using Algo = cudnnConvolutionBwdFilterAlgo_t;
+  static constexpr const char *what = "the convolution's filter gradient";
+  static cudnnStatus_t find(DnnApi &api, cudnnHandle_t h, const ConvPlan &c, const void *x, const void *dy, void *dw, cudnnAlgoPerf<Algo> *results,
+                            int *count, void *ws, size_t bytes) {
+    return api.cudnnFindConvolutionBackwardFilterAlgorithmEx(h, c.x, x, c.y, dy, c.conv, c.w, dw, kMaxResults, count, results, ws, bytes);
+  }
+  static cudnnStatus_t run(DnnApi &api, cudnnHandle_t h, const ConvPlan &c, const void *x, const void *dy, void *dw, void *ws, size_t bytes) {
+    return api.cudnnConvolutionBackwardFilter(h, one(), c.x, x, c.y, dy, c.conv, (Algo)c.algo, ws, bytes, zero(), c.w, dw);
+  }
+  static constexpr int kMaxResults = 16;
+};
+
+/** Runs one convolution call on prepared operands: the algorithm is searched once per shape, kind and
+ *  precision (like torch.backends.cudnn.benchmark) and cached with its descriptors. */
+template <ConvKind kind>
+void runPlanned(Precision p, const ConvShape &s, const void *in0, const void *in1, void *out) {
+  using Calls = ConvCalls<kind>;
+  Runtime &rt = runtime();
+  PlanKey key = keyOf(kind, s, p);
   auto found = plans.find(key);
   if (found == plans.end()) {
     ConvPlan plan = makeDescriptorsOrThrow(s, p);
     searchOnce([&](void *ws, size_t bytes) {
-      cudnnAlgoPerf<cudnnConvolutionFwdAlgo_t> results[16];
+      cudnnAlgoPerf<typename Calls::Algo> results[Calls::kMaxResults];
       int count = 0;
-      checkFind(api.cudnnFindConvolutionForwardAlgorithmEx(rt.cudnn, plan.x, xo, plan.w, wo, plan.conv, plan.y, yo, 16, &count, results, ws, bytes),
-                 "cudnnFindConvolutionForwardAlgorithmEx");
-      choose(plan, results, count, p, "the convolution");
+      checkFind(Calls::find(rt.api, rt.cudnn, plan, in0, in1, out, results, &count, ws, bytes), (std::string("the algorithm search for ") + Calls::what).c_str());
+      choose(plan, results, count, p, Calls::what);
     });
     found = plans.emplace(key, plan).first;
   }
   const ConvPlan &plan = found->second;
-  withWorkspace(plan.workspace, [&](void *ws, size_t bytes) {
-    checkCudnn(api.cudnnConvolutionForward(rt.cudnn, one(), plan.x, xo, plan.w, wo, plan.conv, plan.algo, ws, bytes, zero(), plan.y, yo),
-               "cudnnConvolutionForward");
-  });
+  withWorkspace(plan.workspace, [&](void *ws, size_t bytes) { checkCudnn(Calls::run(rt.api, rt.cudnn, plan, in0, in1, out, ws, bytes), Calls::what); });
   rt.dispatches += 1;
-  if (p == Precision::Bf16) rt.launched(launchFromBf16(rt.stream, yo, y, outputSize(s)), "from bf16");
+}
+
+void convForwardIn(Precision p, const ConvShape &s, const float *x, const float *filter, float *y) {
+  Scratch krsc((size_t)filterSize(s) * 4);
+  transposeFilter(s, filter, (float *)krsc.ptr, true);
+  std::unique_ptr<Scratch> xb, wb;
+  ResultBuffer result(y, outputSize(s), p);
+  runPlanned<ConvKind::Forward>(p, s, asOperand(x, inputSize(s), p, xb), asOperand((const float *)krsc.ptr, filterSize(s), p, wb), result.operand());
+  result.finish();
 }
 
 void convBackwardDataIn(Precision p, const ConvShape &s, const float *dy, const float *filter, float *dx) {
-  Runtime &rt = runtime();
-  DnnApi &api = rt.api;
   Scratch krsc((size_t)filterSize(s) * 4);
   transposeFilter(s, filter, (float *)krsc.ptr, true);
-  std::unique_ptr<Scratch> dyb, wb, dxb;
-  const void *dyo = asOperand(dy, outputSize(s), p, dyb);
-  const void *wo = asOperand((const float *)krsc.ptr, filterSize(s), p, wb);
-  void *dxo = dx;
-  if (p == Precision::Bf16) {
-    dxb = std::make_unique<Scratch>((size_t)inputSize(s) * 2);
-    dxo = dxb->ptr;
-  }
-  PlanKey key = keyOf(ConvKind::BackwardData, s, p);
-  auto found = plans.find(key);
-  if (found == plans.end()) {
-    ConvPlan plan = makeDescriptorsOrThrow(s, p);
-    searchOnce([&](void *ws, size_t bytes) {
-      cudnnAlgoPerf<cudnnConvolutionBwdDataAlgo_t> results[16];
-      int count = 0;
-      checkFind(api.cudnnFindConvolutionBackwardDataAlgorithmEx(rt.cudnn, plan.w, wo, plan.y, dyo, plan.conv, plan.x, dxo, 16, &count, results, ws, bytes),
-                 "cudnnFindConvolutionBackwardDataAlgorithmEx");
-      choose(plan, results, count, p, "the convolution's input gradient");
-    });
-    found = plans.emplace(key, plan).first;
-  }
-  const ConvPlan &plan = found->second;
-  withWorkspace(plan.workspace, [&](void *ws, size_t bytes) {
-    checkCudnn(api.cudnnConvolutionBackwardData(rt.cudnn, one(), plan.w, wo, plan.y, dyo, plan.conv, plan.algo, ws, bytes, zero(), plan.x, dxo),
-               "cudnnConvolutionBackwardData");
-  });
-  rt.dispatches += 1;
-  if (p == Precision::Bf16) rt.launched(launchFromBf16(rt.stream, dxo, dx, inputSize(s)), "from bf16");
+  std::unique_ptr<Scratch> wb, dyb;
+  ResultBuffer result(dx, inputSize(s), p);
+  runPlanned<ConvKind::BackwardData>(p, s, asOperand((const float *)krsc.ptr, filterSize(s), p, wb), asOperand(dy, outputSize(s), p, dyb),
+                                     result.operand());
+  result.finish();
 }
 
 void convBackwardFilterIn(Precision p, const ConvShape &s, const float *x, const float *dy, float *dfilter) {
-  Runtime &rt = runtime();
-  DnnApi &api = rt.api;
-  std::unique_ptr<Scratch> xb, dyb, dwb;
-  const void *xo = asOperand(x, inputSize(s), p, xb);
-  const void *dyo = asOperand(dy, outputSize(s), p, dyb);
+  std::unique_ptr<Scratch> xb, dyb;
   // The gradient comes out in KRSC (bf16 in bf16 mode); converted and transposed to HWIO after.
   Scratch krsc((size_t)filterSize(s) * 4);
-  void *dwo = krsc.ptr;
-  if (p == Precision::Bf16) {
-    dwb = std::make_unique<Scratch>((size_t)filterSize(s) * 2);
-    dwo = dwb->ptr;
-  }
-  PlanKey key = keyOf(ConvKind::BackwardFilter, s, p);
-  auto found = plans.find(key);
-  if (found == plans.end()) {
-    ConvPlan plan = makeDescriptorsOrThrow(s, p);
-    searchOnce([&](void *ws, size_t bytes) {
-      cudnnAlgoPerf<cudnnConvolutionBwdFilterAlgo_t> results[16];
-      int count = 0;
-      checkFind(api.cudnnFindConvolutionBackwardFilterAlgorithmEx(rt.cudnn, plan.x, xo, plan.y, dyo, plan.conv, plan.w, dwo, 16, &count, results, ws, bytes),
-                 "cudnnFindConvolutionBackwardFilterAlgorithmEx");
-      choose(plan, results, count, p, "the convolution's filter gradient");
-    });
-    found = plans.emplace(key, plan).first;
-  }
-  const ConvPlan &plan = found->second;
-  withWorkspace(plan.workspace, [&](void *ws, size_t bytes) {
-    checkCudnn(api.cudnnConvolutionBackwardFilter(rt.cudnn, one(), plan.x, xo, plan.y, dyo, plan.conv, plan.algo, ws, bytes, zero(), plan.w, dwo),
-               "cudnnConvolutionBackwardFilter");
-  });
-  rt.dispatches += 1;
-  if (p == Precision::Bf16) rt.launched(launchFromBf16(rt.stream, dwo, (float *)krsc.ptr, filterSize(s)), "from bf16");
+  ResultBuffer result((float *)krsc.ptr, filterSize(s), p);
+  runPlanned<ConvKind::BackwardFilter>(p, s, asOperand(x, inputSize(s), p, xb), asOperand(dy, outputSize(s), p, dyb), result.operand());
+  result.finish();
   transposeFilter(s, (const float *)krsc.ptr, dfilter, false);
 }
 
