@@ -1,0 +1,29 @@
+// HOST EMULATION ONLY: what the fake CUDA runtime (fake_runtime.cc) offers the other host stand-ins
+// besides the CUDA API itself — checks of device addresses against its table of live allocations, and
+// the emulated device's capacity.
+#pragma once
+#include <cuda_runtime_api.h>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+namespace ibhost {
+
+/** A use of the API the GPU would not report, or not clearly: a freed or unknown address, a double
+ *  free, a copy past the end of a buffer. Thrown so that the addon's call fails with this message. */
+struct MisuseError : std::logic_error {
+  using std::logic_error::logic_error;
+};
+
+/** Throws MisuseError unless [ptr, ptr + bytes) lies inside one live device allocation. */
+void checkDeviceRange(const void *ptr, size_t bytes, const std::string &what);
+/** As checkDeviceRange for a pointer whose extent is not known (a kernel argument): null passes. */
+void checkDevicePointer(const void *ptr, const std::string &what);
+
+/** Makes `error` the next cudaGetLastError's (a failed kernel launch). */
+void setLastError(cudaError_t error);
+
+/** The emulated device's memory size (default 4 GiB); allocations beyond it fail as on a full GPU. */
+size_t setCapacity(size_t bytes);
+
+}  // namespace ibhost
