@@ -179,22 +179,29 @@ async function buildHostEmulation() {
     compiles.push([cxx, [...flags, ...extra, '-c', source, '-o', object]]);
     objects.push(object);
   };
-  for (const name of KERNEL_SOURCES) {
-    const copy = path.join(outDir, `${name}.cc`);
+  /** A .cu file as C++: a copy with its launches rewritten, compiled in the kernel language. */
+  const compileKernels = (source) => {
+    const copy = path.join(outDir, `${path.basename(source)}.cc`);
     try {
-      writeFileSync(copy, rewriteLaunches(readFileSync(path.join(sourceDir, name), 'utf8'), path.relative(root, path.join(sourceDir, name))));
+      writeFileSync(copy, rewriteLaunches(readFileSync(source, 'utf8'), path.relative(root, source)));
     } catch (error) {
       done(false, `host emulation not built: ${error instanceof Error ? error.message : String(error)}`);
     }
     compile(copy, ['-include', path.join(hostDir, 'kernel_language.h')]);
-  }
+  };
+  for (const name of KERNEL_SOURCES) compileKernels(path.join(sourceDir, name));
   for (const name of HOST_SOURCES) {
     if (standIns[name]) compile(path.join(hostDir, standIns[name]));
     else compile(path.join(sourceDir, name), name === 'addon.cc' ? ['-include', path.join(hostDir, 'host_module.h')] : []);
   }
   for (const name of hostOnly) compile(path.join(hostDir, name));
+  const addonObjects = objects.splice(0);
+  // The emulation's own checks (emulation_selftest.cu): a program on the fake runtime and kernel threads.
+  compileKernels(path.join(hostDir, 'emulation_selftest.cu'));
+  const runtimeObjects = ['fake_runtime.cc', 'kernel_threads.cc'].map((name) => path.join(outDir, `${name}.o`));
   let ok = await runAll(compiles, Math.max(1, os.availableParallelism?.() ?? os.cpus().length), log);
-  ok &&= run(cxx, ['-shared', '-o', output, ...objects, '-lpthread'], log);
+  ok &&= run(cxx, ['-shared', '-o', output, ...addonObjects, '-lpthread'], log);
+  ok &&= run(cxx, ['-o', path.join(outDir, 'emulation_selftest'), ...objects, ...runtimeObjects], log);
   const logPath = path.join(outDir, 'build.log');
   writeFileSync(logPath, log.join('\n'));
   if (!ok) done(false, `host emulation not built: the compile failed (log: ${path.relative(root, logPath)})`);
