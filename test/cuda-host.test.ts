@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,8 @@ interface HostAddon extends CudaAddon {
   readonly hostEmulation: string;
   /** The fake device's memory size in bytes; returns the previous one. */
   hostEmulationSetCapacity(bytes: number): number;
+  /** Launches so far per kernel, by the name written at the launch (template arguments as in the source). */
+  hostEmulationLaunches(): Record<string, number>;
 }
 
 /** The newest modification time of what the host build compiles. */
@@ -100,8 +102,18 @@ defineCudaKernelSuite('cuda kernels of native/cuda/src on the host emulation, ag
     await tf.setBackend('cuda');
     return addon!;
   },
-  memorySteps: 12,
+  memorySteps: 20,
   learnSteps: 40,
+});
+
+describe('coverage of the kernel suite on the host emulation', { skip }, () => {
+  it('ran every kernel of kernels.cu and reduce.cu', () => {
+    const sources = ['kernels.cu', 'reduce.cu'].map((name) => readFileSync(join(root, 'native', 'cuda', 'src', name), 'utf8')).join('\n');
+    const kernels = [...sources.matchAll(/__global__\s+void\s+(\w+)/g)].map((match) => match[1]!);
+    const launched = new Set(Object.keys(addon!.hostEmulationLaunches()).map((name) => name.replace(/<.*$/, '')));
+    assert.ok(kernels.length >= 20, `${kernels.length} kernels found`);
+    assert.deepEqual(kernels.filter((name) => !launched.has(name)), [], 'kernels the suite never launched');
+  });
 });
 
 describe('the host emulation catches what a GPU would not report', { skip }, () => {

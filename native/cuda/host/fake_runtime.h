@@ -4,6 +4,7 @@
 #pragma once
 #include <cuda_runtime_api.h>
 #include <cstddef>
+#include <map>
 #include <stdexcept>
 #include <string>
 
@@ -25,5 +26,9 @@ void setLastError(cudaError_t error);
 
 /** The emulated device's memory size (default 4 GiB); allocations beyond it fail as on a full GPU. */
 size_t setCapacity(size_t bytes);
+
+/** Launches so far per kernel, by the name written at the launch (kernel_threads.cc): lets a test see
+ *  which kernels it has run. Launches refused for their configuration are not counted. */
+const std::map<std::string, unsigned long long> &kernelLaunches();
 
 }  // namespace ibhost

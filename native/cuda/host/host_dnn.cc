@@ -1,12 +1,12 @@
 // HOST EMULATION ONLY: replaces dnn.cc (cuDNN convolutions, cuBLAS products) with plain loops on the
 // fake runtime's memory, to dnn.h's contract: NHWC tensors, HWIO filters, symmetric zero padding,
 // cross-correlation, row-major batched products where a batch of 1 broadcasts. Precision as dnn.cc:
-// under bf16 the operands are rounded to bf16 and products accumulate in float precision or better (here
-// double); a convolution's result is rounded to bf16 too (cuDNN writes a bf16 tensor that dnn.cc widens),
-// a matrix product's is not (cuBLAS writes float). tf32 computes as fp32 here.
+// under bf16 the operands go through the addon's own conversion kernels (launchToBf16, launchFromBf16)
+// and products accumulate in float precision or better (here double); a convolution's result is rounded
+// to bf16 the same way (cuDNN writes a bf16 tensor that dnn.cc widens), a matrix product's is not
+// (cuBLAS writes float). tf32 computes as fp32 here.
 // What it checks that cuDNN would also refuse: an output size that disagrees with the input, kernel,
 // stride and padding; and what the fake runtime checks: every operand inside one live allocation.
-#include <cuda_bf16.h>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -18,21 +18,37 @@
 namespace ib {
 namespace {
 
-float bf16(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
+/** A temporary device buffer from the addon's allocator, released when it goes out of scope. */
+struct DeviceTemp {
+  void *ptr;
+  explicit DeviceTemp(size_t bytes) : ptr(runtime().allocate(bytes)) {}
+  ~DeviceTemp() { runtime().release(ptr); }
+  DeviceTemp(const DeviceTemp &) = delete;
+  DeviceTemp &operator=(const DeviceTemp &) = delete;
+};
+
+/** from → bf16 → to, through the addon's kernels (from and to may be the same buffer). */
+void roundThroughBf16(const float *from, float *to, long long n) {
+  Runtime &rt = runtime();
+  DeviceTemp half((size_t)n * 2);
+  rt.launched(launchToBf16(rt.stream, from, half.ptr, n), "to bf16");
+  rt.launched(launchFromBf16(rt.stream, half.ptr, to, n), "from bf16");
+}
 
 /** An operand as the library would read it: bf16-rounded under Precision::Bf16. */
 std::vector<float> operand(const float *device, long long n, const std::string &what, Precision p) {
   ibhost::checkDeviceRange(device, (size_t)n * 4, what);
-  std::vector<float> out(device, device + n);
-  if (p == Precision::Bf16) {
-    for (float &v : out) v = bf16(v);
-  }
-  return out;
+  if (p != Precision::Bf16) return std::vector<float>(device, device + n);
+  DeviceTemp rounded((size_t)n * 4);
+  roundThroughBf16(device, static_cast<float *>(rounded.ptr), n);
+  const float *values = static_cast<const float *>(rounded.ptr);
+  return std::vector<float>(values, values + n);
 }
 
 void store(float *device, const std::vector<double> &values, const std::string &what, Precision p, bool roundsToBf16) {
   ibhost::checkDeviceRange(device, values.size() * 4, what);
-  for (size_t i = 0; i < values.size(); ++i) device[i] = roundsToBf16 && p == Precision::Bf16 ? bf16((float)values[i]) : (float)values[i];
+  for (size_t i = 0; i < values.size(); ++i) device[i] = (float)values[i];
+  if (roundsToBf16 && p == Precision::Bf16) roundThroughBf16(device, device, (long long)values.size());
 }
 
 void checkShape(const ConvShape &s) {

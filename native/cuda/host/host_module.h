@@ -6,7 +6,8 @@
 #include <napi.h>
 
 namespace ibhost {
-/** Adds hostEmulation (a description) and hostEmulationSetCapacity(bytes) → the previous capacity. */
+/** Adds hostEmulation (a description), hostEmulationSetCapacity(bytes) → the previous capacity, and
+ *  hostEmulationLaunches() → { kernel name: launches so far }. */
 Napi::Object addHostEmulationExports(Napi::Env env, Napi::Object exports);
 }  // namespace ibhost
 

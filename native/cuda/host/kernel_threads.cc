@@ -89,6 +89,7 @@ struct Scheduler {
   ThreadBody body = nullptr;
   void *closure = nullptr;
   std::string error;  // set by a thread that cannot go on (it switches back and is never resumed)
+  std::map<std::string, unsigned long long> launches;
 };
 
 Scheduler &scheduler() {
@@ -274,6 +275,8 @@ void checkKernelArgument(const char *kernel, int index, const void *ptr) {
   checkDevicePointer(ptr, std::string(kernel) + "'s argument " + std::to_string(index));
 }
 
+const std::map<std::string, unsigned long long> &kernelLaunches() { return scheduler().launches; }
+
 void runGrid(const char *kernel, const LaunchConfig &config, ThreadBody body, void *closure) {
   Scheduler &s = scheduler();
   if (s.current >= 0) throw MisuseError(std::string("host emulation: ") + kernel + " launched from inside a kernel");
@@ -282,6 +285,7 @@ void runGrid(const char *kernel, const LaunchConfig &config, ThreadBody body, vo
     setLastError(cudaErrorInvalidConfiguration);
     return;
   }
+  s.launches[kernel] += 1;
   gridDim = config.grid;
   blockDim = config.block;
   s.threads.assign(config.block.x * config.block.y * config.block.z, Thread{});
