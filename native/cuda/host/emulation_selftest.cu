@@ -3,6 +3,8 @@
 // scripts/build-cuda.mjs --host-emulation into native/cuda/build-host/emulation_selftest and run by
 // test/cuda-host.test.ts; prints one "ok"/"FAIL" line per check and exits 1 if any failed.
 #include <cuda_bf16.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -13,7 +15,8 @@ namespace {
 
 int failures = 0;
 
-void check(bool ok, const char *what, const std::string &detail = "") {
+void check(bool ok, const char *what, std::string detail = "") {
+  while (!detail.empty() && detail.back() == '\n') detail.pop_back();
   std::printf("%s %s%s%s\n", ok ? "ok" : "FAIL", what, detail.empty() ? "" : ": ", detail.c_str());
   if (!ok) ++failures;
 }
@@ -69,6 +72,30 @@ __global__ void coordinates(int *out) {
 
 __global__ void writeOne(int *out) { out[0] = 1; }
 
+__global__ void copyElement(const int *in, long long index, int *out) { out[0] = in[index]; }
+
+/** Runs `body` in a child process; returns its stderr if a SIGSEGV ended it, else "". */
+std::string diesOfFault(const std::function<void()> &body) {
+  int pipeFds[2];
+  if (pipe(pipeFds) != 0) return "";
+  std::fflush(stdout);
+  pid_t child = fork();
+  if (child == 0) {
+    dup2(pipeFds[1], 2);
+    body();
+    _exit(0);
+  }
+  close(pipeFds[1]);
+  std::string text;
+  char chunk[512];
+  ssize_t n;
+  while ((n = read(pipeFds[0], chunk, sizeof chunk)) > 0) text.append(chunk, (size_t)n);
+  close(pipeFds[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV ? text : "";
+}
+
 void barrierChecks() {
   int *out = deviceArray<int>(64);
   barrierAfterEarlyReturn<<<1, 64>>>(out);
@@ -114,6 +141,28 @@ void launchChecks() {
   int local = 0;
   error = misuse([&] { writeOne<<<1, 1>>>(&local); });
   check(error.find("not inside any live allocation") != std::string::npos, "a kernel launched with a host address is an error", error);
+}
+
+void memoryChecks() {
+  int *in = deviceArray<int>(8);
+  int *out = deviceArray<int>(1);
+  float *fresh = deviceArray<float>(3);
+  check(fresh[0] != fresh[0] && fresh[2] != fresh[2], "new device memory reads as NaN, so a result read before it is written shows");
+  std::string error = diesOfFault([&] { copyElement<<<1, 1>>>(in, 8, out); });
+  check(error.find("kernel copyElement, block 0,0,0, thread 0,0,0, touched") != std::string::npos && error.find("past the end of a 32-byte cudaMalloc block") != std::string::npos,
+        "a kernel reading one element past the end of a block is stopped, naming it", error);
+  cudaFree(in);
+  // A freed pointer as an argument is refused at the launch; reached from a live one, it faults.
+  int *table = deviceArray<int>(2);
+  int *stale = deviceArray<int>(4);
+  table[0] = 0;
+  cudaFree(stale);
+  error = diesOfFault([&] { copyElement<<<1, 1>>>(table, stale - table, out); });
+  check(error.find("kernel copyElement") != std::string::npos && error.find("inside a freed 16-byte cudaMalloc block") != std::string::npos,
+        "a kernel reading a freed block through another pointer is stopped, naming it", error);
+  cudaFree(table);
+  cudaFree(out);
+  cudaFree(fresh);
 }
 
 void poolChecks() {
@@ -169,6 +218,7 @@ int main() {
   barrierChecks();
   shuffleChecks();
   launchChecks();
+  memoryChecks();
   poolChecks();
   bf16Checks();
   return failures == 0 ? 0 : 1;

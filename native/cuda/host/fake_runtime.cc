@@ -3,11 +3,18 @@
 // events are always complete. What it adds over a GPU is bookkeeping the GPU does not give us: every
 // device allocation is in a table, and a use of an address that is not inside a live allocation (freed,
 // never allocated, or past the end) throws ibhost::MisuseError with the address and what used it.
+// Kernels dereference raw pointers, so for them the memory itself is the check: each block ends at an
+// inaccessible guard page, a freed block becomes inaccessible, and a kernel touching either stops the
+// process with a message naming the kernel, its block and thread. New blocks are filled with 0xff
+// bytes (NaN as float32, -1 as int32), so a result that is read before it is written shows.
 //
 // Memory pool model: a caching pool without fragmentation. "Reserved" is what the pool holds from the
 // device (what is in use plus what freed blocks keep cached); an allocation that needs the pool to grow
 // past the device's capacity fails with cudaErrorMemoryAllocation; trimming drops the cached part.
 #include <cuda_runtime_api.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -39,6 +46,8 @@ const char *kindName(Kind kind) { return kind == Kind::Pool ? "pool" : kind == K
 struct Allocation {
   size_t bytes;
   Kind kind;
+  char *mapping;  // the block's pages and, after them, its guard page
+  size_t mappingBytes;
 };
 
 struct State {
@@ -46,8 +55,8 @@ struct State {
   size_t directBytes = 0;  // cudaMalloc'd, outside the pool
   IbHostMemPool pool;
   std::map<uintptr_t, Allocation> live;
-  // Freed blocks are kept (filled with 0xff: NaN as float32, -1 as int32) until this many bytes have
-  // been freed after them, so a stale address stays recognisable and is not silently reused by malloc.
+  // Freed blocks stay mapped but inaccessible until kQuarantine* more have been freed after them, so a
+  // stale address stays recognisable and is not silently reused.
   std::deque<std::pair<uintptr_t, Allocation>> quarantine;
   size_t quarantineBytes = 0;
   std::set<IbHostStream *> streams;
@@ -60,7 +69,9 @@ State &state() {
   return instance;
 }
 
-constexpr size_t kQuarantineLimit = size_t(256) << 20;
+constexpr size_t kQuarantineBytes = size_t(256) << 20;
+constexpr size_t kQuarantineBlocks = 8192;  // each is two memory mappings; Linux allows about 65k
+const size_t kPage = (size_t)sysconf(_SC_PAGESIZE);
 
 std::string hex(const void *ptr) {
   char text[32];
@@ -95,10 +106,21 @@ std::string unknownAddress(const void *ptr, const std::string &what) {
   return "host emulation: " + what + " uses " + hex(ptr) + ", which is not inside any live allocation (never allocated, or freed long ago)";
 }
 
+void installFaultHandler();
+
+/** A block that ends (16-byte aligned, as float4 loads need) right at a guard page. */
 void *allocate(size_t bytes, Kind kind) {
-  void *ptr = std::aligned_alloc(256, (bytes + 255) / 256 * 256);  // cudaMalloc's alignment
-  if (!ptr) return nullptr;
-  state().live.emplace(reinterpret_cast<uintptr_t>(ptr), Allocation{bytes, kind});
+  static bool handlerInstalled = (installFaultHandler(), true);
+  (void)handlerInstalled;
+  size_t rounded = bytes < 16 ? 16 : (bytes + 15) / 16 * 16;
+  size_t dataBytes = (rounded + kPage - 1) / kPage * kPage;
+  void *mapping = mmap(nullptr, dataBytes + kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mapping == MAP_FAILED) return nullptr;
+  char *base = static_cast<char *>(mapping);
+  mprotect(base + dataBytes, kPage, PROT_NONE);
+  char *ptr = base + dataBytes - rounded;
+  std::memset(ptr, 0xff, rounded);
+  state().live.emplace(reinterpret_cast<uintptr_t>(ptr), Allocation{bytes, kind, base, dataBytes + kPage});
   return ptr;
 }
 
@@ -115,15 +137,51 @@ size_t release(void *ptr, Kind kind, const char *what) {
   if (it->second.kind != kind) throw MisuseError("host emulation: " + std::string(what) + " of " + hex(ptr) + ", a " + kindName(it->second.kind) + " block");
   Allocation allocation = it->second;
   s.live.erase(it);
-  std::memset(ptr, 0xff, allocation.bytes);
+  mprotect(allocation.mapping, allocation.mappingBytes, PROT_NONE);
   s.quarantine.emplace_back(reinterpret_cast<uintptr_t>(ptr), allocation);
-  s.quarantineBytes += allocation.bytes;
-  while (s.quarantineBytes > kQuarantineLimit && s.quarantine.size() > 1) {
-    s.quarantineBytes -= s.quarantine.front().second.bytes;
-    std::free(reinterpret_cast<void *>(s.quarantine.front().first));
+  s.quarantineBytes += allocation.mappingBytes;
+  while ((s.quarantineBytes > kQuarantineBytes || s.quarantine.size() > kQuarantineBlocks) && s.quarantine.size() > 1) {
+    const Allocation &oldest = s.quarantine.front().second;
+    s.quarantineBytes -= oldest.mappingBytes;
+    munmap(oldest.mapping, oldest.mappingBytes);
     s.quarantine.pop_front();
   }
   return allocation.bytes;
+}
+
+struct sigaction previousFaultAction;
+
+/** SIGSEGV: a fault on a guard page or a freed block is explained; any other goes to the previous
+ *  handler (node's, or the default) by returning with it reinstated, so the access faults again. */
+void onFault(int, siginfo_t *info, void *) {
+  uintptr_t address = reinterpret_cast<uintptr_t>(info->si_addr);
+  const char *what = nullptr;
+  const Allocation *block = nullptr;
+  uintptr_t start = 0;
+  for (const auto &[ptr, allocation] : state().live) {
+    uintptr_t mapping = reinterpret_cast<uintptr_t>(allocation.mapping);
+    if (address >= mapping && address < mapping + allocation.mappingBytes) what = "past the end of a", block = &allocation, start = ptr;
+  }
+  for (const auto &[ptr, allocation] : state().quarantine) {
+    uintptr_t mapping = reinterpret_cast<uintptr_t>(allocation.mapping);
+    if (address >= mapping && address < mapping + allocation.mappingBytes) what = "inside a freed", block = &allocation, start = ptr;
+  }
+  if (what) {
+    char running[256], line[512];
+    describeRunningThread(running, sizeof running);
+    int n = std::snprintf(line, sizeof line, "host emulation: %s touched %p, %s %zu-byte %s block at %p (offset %lld)\n", running, info->si_addr, what,
+                          block->bytes, kindName(block->kind), reinterpret_cast<void *>(start), (long long)(address - start));
+    if (n > 0) (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+  }
+  sigaction(SIGSEGV, &previousFaultAction, nullptr);
+}
+
+void installFaultHandler() {
+  struct sigaction action {};
+  action.sa_sigaction = onFault;
+  action.sa_flags = SA_SIGINFO;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGSEGV, &action, &previousFaultAction);
 }
 
 /** Device memory taken from the device: cudaMalloc'd blocks and what the pool holds. */

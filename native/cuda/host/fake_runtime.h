@@ -27,6 +27,10 @@ void setLastError(cudaError_t error);
 /** The emulated device's memory size (default 4 GiB); allocations beyond it fail as on a full GPU. */
 size_t setCapacity(size_t bytes);
 
+/** "kernel K, block x,y,z, thread x,y,z" for the thread running now, or "host code" (kernel_threads.cc);
+ *  called from the fault handler, so it only formats into `buffer`. */
+void describeRunningThread(char *buffer, size_t size);
+
 /** Launches so far per kernel, by the name written at the launch (kernel_threads.cc): lets a test see
  *  which kernels it has run. Launches refused for their configuration are not counted. */
 const std::map<std::string, unsigned long long> &kernelLaunches();

@@ -90,6 +90,7 @@ struct Scheduler {
   void *closure = nullptr;
   std::string error;  // set by a thread that cannot go on (it switches back and is never resumed)
   std::map<std::string, unsigned long long> launches;
+  const char *kernel = nullptr;  // the grid running now
 };
 
 Scheduler &scheduler() {
@@ -277,6 +278,17 @@ void checkKernelArgument(const char *kernel, int index, const void *ptr) {
 
 const std::map<std::string, unsigned long long> &kernelLaunches() { return scheduler().launches; }
 
+void describeRunningThread(char *buffer, size_t size) {
+  const Scheduler &s = scheduler();
+  if (!s.kernel || s.current < 0) {
+    std::snprintf(buffer, size, "host code (no kernel running)");
+    return;
+  }
+  unsigned t = (unsigned)s.current;
+  std::snprintf(buffer, size, "kernel %s, block %u,%u,%u, thread %u,%u,%u,", s.kernel, blockIdx.x, blockIdx.y, blockIdx.z, t % blockDim.x,
+                t / blockDim.x % blockDim.y, t / (blockDim.x * blockDim.y));
+}
+
 void runGrid(const char *kernel, const LaunchConfig &config, ThreadBody body, void *closure) {
   Scheduler &s = scheduler();
   if (s.current >= 0) throw MisuseError(std::string("host emulation: ") + kernel + " launched from inside a kernel");
@@ -286,6 +298,7 @@ void runGrid(const char *kernel, const LaunchConfig &config, ThreadBody body, vo
     return;
   }
   s.launches[kernel] += 1;
+  s.kernel = kernel;
   gridDim = config.grid;
   blockDim = config.block;
   s.threads.assign(config.block.x * config.block.y * config.block.z, Thread{});
@@ -299,12 +312,14 @@ void runGrid(const char *kernel, const LaunchConfig &config, ThreadBody body, vo
         runBlock(kernel);
         if (!s.error.empty()) {
           s.current = -1;
+          s.kernel = nullptr;
           throw MisuseError(s.error);
         }
       }
     }
   }
   s.current = -1;
+  s.kernel = nullptr;
 }
 
 }  // namespace ibhost
