@@ -7,6 +7,8 @@
 // inaccessible guard page, a freed block becomes inaccessible, and a kernel touching either stops the
 // process with a message naming the kernel, its block and thread. New blocks are filled with 0xff
 // bytes (NaN as float32, -1 as int32), so a result that is read before it is written shows.
+// The addon calls it from its main thread, except cudaEventSynchronize from its read workers: only the
+// event table is locked, and the last error is per thread as in CUDA.
 //
 // Memory pool model: a caching pool without fragmentation. "Reserved" is what the pool holds from the
 // device (what is in use plus what freed blocks keep cached); an allocation that needs the pool to grow
@@ -21,6 +23,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <mutex>
 #include <set>
 #include "fake_runtime.h"
 
@@ -60,9 +63,12 @@ struct State {
   std::deque<std::pair<uintptr_t, Allocation>> quarantine;
   size_t quarantineBytes = 0;
   std::set<IbHostStream *> streams;
+  // The addon waits for events on worker threads too (ReadWorker): the event table has a lock.
+  std::mutex eventsLock;
   std::set<IbHostEvent *> events;
-  cudaError_t lastError = cudaSuccess;
 };
+
+thread_local cudaError_t lastError = cudaSuccess;  // per thread, as in CUDA
 
 State &state() {
   static State instance;
@@ -80,7 +86,7 @@ std::string hex(const void *ptr) {
 }
 
 cudaError_t fail(cudaError_t error) {
-  state().lastError = error;
+  lastError = error;
   return error;
 }
 
@@ -209,7 +215,7 @@ void checkDevicePointer(const void *ptr, const std::string &what) {
   if (ptr) checkDeviceRange(ptr, 1, what);
 }
 
-void setLastError(cudaError_t error) { state().lastError = error; }
+void setLastError(cudaError_t error) { lastError = error; }
 
 size_t setCapacity(size_t bytes) {
   size_t previous = state().capacity;
@@ -223,8 +229,8 @@ using ibhost::fail;
 using ibhost::state;
 
 cudaError_t cudaGetLastError() {
-  cudaError_t error = state().lastError;
-  state().lastError = cudaSuccess;
+  cudaError_t error = ibhost::lastError;
+  ibhost::lastError = cudaSuccess;
   return error;
 }
 
@@ -313,11 +319,15 @@ cudaError_t cudaEventCreate(cudaEvent_t *event) { return cudaEventCreateWithFlag
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *event, unsigned int flags) {
   *event = new IbHostEvent();
   (*event)->timing = (flags & cudaEventDisableTiming) == 0;
+  std::lock_guard<std::mutex> lock(state().eventsLock);
   state().events.insert(*event);
   return cudaSuccess;
 }
 
-static bool validEvent(cudaEvent_t event) { return state().events.count(event) > 0; }
+static bool validEvent(cudaEvent_t event) {
+  std::lock_guard<std::mutex> lock(state().eventsLock);
+  return state().events.count(event) > 0;
+}
 
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (!validEvent(event) || !validStream(stream)) return fail(cudaErrorInvalidResourceHandle);
@@ -340,7 +350,9 @@ cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) 
 }
 
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  std::unique_lock<std::mutex> lock(state().eventsLock);
   if (!state().events.erase(event)) return fail(cudaErrorInvalidResourceHandle);
+  lock.unlock();
   delete event;
   return cudaSuccess;
 }
