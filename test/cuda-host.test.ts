@@ -149,4 +149,15 @@ describe('the host emulation catches what a GPU would not report', { skip }, () 
       addon!.free(small);
     }
   });
+
+  it('a kernel reading past the end of a buffer stops the process with a line naming the kernel and thread', () => {
+    // copyStrided from element 4 of a 4-element buffer: the kernel's first read lands on the guard page.
+    const script = `const a = require(${JSON.stringify(addonPath)});
+      a.init({ cudnnParts: [], cudnn: '', cublasLt: '', cublas: '', device: 0 });
+      const src = a.malloc(16), dst = a.malloc(16);
+      a.copyStrided(src, 4, [1], null, dst, 0, [1], [4]);`;
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    assert.equal(run.signal, 'SIGSEGV', run.stderr);
+    assert.match(run.stderr, /^host emulation: kernel copyStridedKernel, block 0,0,0, thread 0,0,0, touched 0x[0-9a-f]+, past the end of a 16-byte pool block at 0x[0-9a-f]+ \(offset 16\)$/m);
+  });
 });

@@ -157,9 +157,10 @@ size_t release(void *ptr, Kind kind, const char *what) {
 
 struct sigaction previousFaultAction;
 
-/** SIGSEGV: a fault on a guard page or a freed block is explained; any other goes to the previous
- *  handler (node's, or the default) by returning with it reinstated, so the access faults again. */
-void onFault(int, siginfo_t *info, void *) {
+/** SIGSEGV: a fault on a guard page or a freed block is explained, then the process dies of it (the
+ *  previous handler reinstated, the access faults again); any other fault goes to the previous handler
+ *  (node's: V8 handles WebAssembly bounds checks this way). */
+void onFault(int signal, siginfo_t *info, void *context) {
   uintptr_t address = reinterpret_cast<uintptr_t>(info->si_addr);
   const char *what = nullptr;
   const Allocation *block = nullptr;
@@ -178,6 +179,10 @@ void onFault(int, siginfo_t *info, void *) {
     int n = std::snprintf(line, sizeof line, "host emulation: %s touched %p, %s %zu-byte %s block at %p (offset %lld)\n", running, info->si_addr, what,
                           block->bytes, kindName(block->kind), reinterpret_cast<void *>(start), (long long)(address - start));
     if (n > 0) (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+  } else if ((previousFaultAction.sa_flags & SA_SIGINFO) && previousFaultAction.sa_sigaction) {
+    return previousFaultAction.sa_sigaction(signal, info, context);
+  } else if (!(previousFaultAction.sa_flags & SA_SIGINFO) && previousFaultAction.sa_handler != SIG_DFL && previousFaultAction.sa_handler != SIG_IGN) {
+    return previousFaultAction.sa_handler(signal);
   }
   sigaction(SIGSEGV, &previousFaultAction, nullptr);
 }
