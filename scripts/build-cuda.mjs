@@ -156,7 +156,7 @@ async function buildHostEmulation() {
   const outDir = path.join(root, 'native', 'cuda', 'build-host');
   const output = path.join(outDir, 'infobatch_cuda_host.node');
   const standIns = { 'libraries.cc': 'host_libraries.cc', 'dnn.cc': 'host_dnn.cc' };
-  const hostOnly = ['fake_runtime.cc', 'kernel_threads.cc', 'host_exports.cc'];
+  const hostOnly = ['fake_runtime.cc', 'device_memory.cc', 'kernel_threads.cc', 'host_exports.cc'];
   const unavailable = (line) => done(false, `host emulation not built: ${line}`, UNAVAILABLE);
   if (process.arch !== 'x64') unavailable(`its kernel threads switch with x86-64 code, and this is ${process.arch}`);
   const cxx = process.env.CXX ?? 'g++';
@@ -198,7 +198,7 @@ async function buildHostEmulation() {
   const addonObjects = objects.splice(0);
   // The emulation's own checks (emulation_selftest.cu): a program on the fake runtime and kernel threads.
   compileKernels(path.join(hostDir, 'emulation_selftest.cu'));
-  const runtimeObjects = ['fake_runtime.cc', 'kernel_threads.cc'].map((name) => path.join(outDir, `${name}.o`));
+  const runtimeObjects = ['fake_runtime.cc', 'device_memory.cc', 'kernel_threads.cc'].map((name) => path.join(outDir, `${name}.o`));
   let ok = await runAll(compiles, Math.max(1, os.availableParallelism?.() ?? os.cpus().length), log);
   ok &&= run(cxx, ['-shared', '-o', output, ...addonObjects, '-lpthread'], log);
   ok &&= run(cxx, ['-o', path.join(outDir, 'emulation_selftest'), ...objects, ...runtimeObjects], log);

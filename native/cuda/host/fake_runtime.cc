@@ -1,12 +1,9 @@
 // HOST EMULATION ONLY: a fake CUDA runtime on host memory, so that native/cuda/src runs without a GPU.
 // Everything is synchronous: a copy or a kernel has finished when its call returns, so streams and
 // events are always complete. What it adds over a GPU is bookkeeping the GPU does not give us: every
-// device allocation is in a table, and a use of an address that is not inside a live allocation (freed,
-// never allocated, or past the end) throws ibhost::MisuseError with the address and what used it.
-// Kernels dereference raw pointers, so for them the memory itself is the check: each block ends at an
-// inaccessible guard page, a freed block becomes inaccessible, and a kernel touching either stops the
-// process with a message naming the kernel, its block and thread. New blocks are filled with 0xff
-// bytes (NaN as float32, -1 as int32), so a result that is read before it is written shows.
+// device allocation is in a table (device_memory.cc), and a copy, memset or free of an address that is
+// not inside a live allocation (freed, never allocated, or past the end) throws ibhost::MisuseError
+// with the address and what used it.
 // The addon calls it from its main thread, except cudaEventSynchronize from its read workers: only the
 // event table is locked, and the last error is per thread as in CUDA.
 //
@@ -14,18 +11,12 @@
 // device (what is in use plus what freed blocks keep cached); an allocation that needs the pool to grow
 // past the device's capacity fails with cudaErrorMemoryAllocation; trimming drops the cached part.
 #include <cuda_runtime_api.h>
-#include <signal.h>
-#include <sys/mman.h>
-#include <unistd.h>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <deque>
-#include <map>
 #include <mutex>
 #include <set>
-#include "fake_runtime.h"
+#include "device_memory.h"
 
 struct IbHostStream {
   unsigned int flags;
@@ -43,25 +34,10 @@ struct IbHostMemPool {
 namespace ibhost {
 namespace {
 
-enum class Kind { Pool, Direct, Pinned };
-const char *kindName(Kind kind) { return kind == Kind::Pool ? "pool" : kind == Kind::Direct ? "cudaMalloc" : "pinned host"; }
-
-struct Allocation {
-  size_t bytes;
-  Kind kind;
-  char *mapping;  // the block's pages and, after them, its guard page
-  size_t mappingBytes;
-};
-
 struct State {
   size_t capacity = size_t(4) << 30;
   size_t directBytes = 0;  // cudaMalloc'd, outside the pool
   IbHostMemPool pool;
-  std::map<uintptr_t, Allocation> live;
-  // Freed blocks stay mapped but inaccessible until kQuarantine* more have been freed after them, so a
-  // stale address stays recognisable and is not silently reused.
-  std::deque<std::pair<uintptr_t, Allocation>> quarantine;
-  size_t quarantineBytes = 0;
   std::set<IbHostStream *> streams;
   // The addon waits for events on worker threads too (ReadWorker): the event table has a lock.
   std::mutex eventsLock;
@@ -75,124 +51,9 @@ State &state() {
   return instance;
 }
 
-constexpr size_t kQuarantineBytes = size_t(256) << 20;
-constexpr size_t kQuarantineBlocks = 8192;  // each is two memory mappings; Linux allows about 65k
-const size_t kPage = (size_t)sysconf(_SC_PAGESIZE);
-
-std::string hex(const void *ptr) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%p", ptr);
-  return text;
-}
-
 cudaError_t fail(cudaError_t error) {
   lastError = error;
   return error;
-}
-
-/** The live allocation holding `ptr`, or null. */
-const std::pair<const uintptr_t, Allocation> *liveHolding(const void *ptr) {
-  auto &live = state().live;
-  uintptr_t address = reinterpret_cast<uintptr_t>(ptr);
-  auto it = live.upper_bound(address);
-  if (it == live.begin()) return nullptr;
-  --it;
-  return address < it->first + it->second.bytes ? &*it : nullptr;
-}
-
-/** Why `ptr` is not usable: freed (still remembered) or never allocated. */
-std::string unknownAddress(const void *ptr, const std::string &what) {
-  uintptr_t address = reinterpret_cast<uintptr_t>(ptr);
-  for (const auto &[base, allocation] : state().quarantine) {
-    if (address >= base && address < base + allocation.bytes) {
-      return "host emulation: " + what + " uses " + hex(ptr) + ", inside a " + std::to_string(allocation.bytes) + "-byte " +
-             kindName(allocation.kind) + " block that was already freed (a use after free, or a double free)";
-    }
-  }
-  return "host emulation: " + what + " uses " + hex(ptr) + ", which is not inside any live allocation (never allocated, or freed long ago)";
-}
-
-void installFaultHandler();
-
-/** A block that ends (16-byte aligned, as float4 loads need) right at a guard page. */
-void *allocate(size_t bytes, Kind kind) {
-  static bool handlerInstalled = (installFaultHandler(), true);
-  (void)handlerInstalled;
-  size_t rounded = bytes < 16 ? 16 : (bytes + 15) / 16 * 16;
-  size_t dataBytes = (rounded + kPage - 1) / kPage * kPage;
-  void *mapping = mmap(nullptr, dataBytes + kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (mapping == MAP_FAILED) return nullptr;
-  char *base = static_cast<char *>(mapping);
-  mprotect(base + dataBytes, kPage, PROT_NONE);
-  char *ptr = base + dataBytes - rounded;
-  std::memset(ptr, 0xff, rounded);
-  state().live.emplace(reinterpret_cast<uintptr_t>(ptr), Allocation{bytes, kind, base, dataBytes + kPage});
-  return ptr;
-}
-
-/** Removes a live allocation of `kind` starting at `ptr` and returns its size; throws on anything else. */
-size_t release(void *ptr, Kind kind, const char *what) {
-  State &s = state();
-  auto it = s.live.find(reinterpret_cast<uintptr_t>(ptr));
-  if (it == s.live.end()) {
-    const auto *holder = liveHolding(ptr);
-    if (holder) throw MisuseError("host emulation: " + std::string(what) + " of " + hex(ptr) + ", which points inside a live block (at offset " +
-                                  std::to_string(reinterpret_cast<uintptr_t>(ptr) - holder->first) + ") rather than at its start");
-    throw MisuseError(unknownAddress(ptr, what));
-  }
-  if (it->second.kind != kind) throw MisuseError("host emulation: " + std::string(what) + " of " + hex(ptr) + ", a " + kindName(it->second.kind) + " block");
-  Allocation allocation = it->second;
-  s.live.erase(it);
-  mprotect(allocation.mapping, allocation.mappingBytes, PROT_NONE);
-  s.quarantine.emplace_back(reinterpret_cast<uintptr_t>(ptr), allocation);
-  s.quarantineBytes += allocation.mappingBytes;
-  while ((s.quarantineBytes > kQuarantineBytes || s.quarantine.size() > kQuarantineBlocks) && s.quarantine.size() > 1) {
-    const Allocation &oldest = s.quarantine.front().second;
-    s.quarantineBytes -= oldest.mappingBytes;
-    munmap(oldest.mapping, oldest.mappingBytes);
-    s.quarantine.pop_front();
-  }
-  return allocation.bytes;
-}
-
-struct sigaction previousFaultAction;
-
-/** SIGSEGV: a fault on a guard page or a freed block is explained, then the process dies of it (the
- *  previous handler reinstated, the access faults again); any other fault goes to the previous handler
- *  (node's: V8 handles WebAssembly bounds checks this way). */
-void onFault(int signal, siginfo_t *info, void *context) {
-  uintptr_t address = reinterpret_cast<uintptr_t>(info->si_addr);
-  const char *what = nullptr;
-  const Allocation *block = nullptr;
-  uintptr_t start = 0;
-  for (const auto &[ptr, allocation] : state().live) {
-    uintptr_t mapping = reinterpret_cast<uintptr_t>(allocation.mapping);
-    if (address >= mapping && address < mapping + allocation.mappingBytes) what = "past the end of a", block = &allocation, start = ptr;
-  }
-  for (const auto &[ptr, allocation] : state().quarantine) {
-    uintptr_t mapping = reinterpret_cast<uintptr_t>(allocation.mapping);
-    if (address >= mapping && address < mapping + allocation.mappingBytes) what = "inside a freed", block = &allocation, start = ptr;
-  }
-  if (what) {
-    char running[256], line[512];
-    describeRunningThread(running, sizeof running);
-    int n = std::snprintf(line, sizeof line, "host emulation: %s touched %p, %s %zu-byte %s block at %p (offset %lld)\n", running, info->si_addr, what,
-                          block->bytes, kindName(block->kind), reinterpret_cast<void *>(start), (long long)(address - start));
-    if (n > 0) (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-  } else if ((previousFaultAction.sa_flags & SA_SIGINFO) && previousFaultAction.sa_sigaction) {
-    return previousFaultAction.sa_sigaction(signal, info, context);
-  } else if (!(previousFaultAction.sa_flags & SA_SIGINFO) && previousFaultAction.sa_handler != SIG_DFL && previousFaultAction.sa_handler != SIG_IGN) {
-    return previousFaultAction.sa_handler(signal);
-  }
-  sigaction(SIGSEGV, &previousFaultAction, nullptr);
-}
-
-void installFaultHandler() {
-  struct sigaction action {};
-  action.sa_sigaction = onFault;
-  action.sa_flags = SA_SIGINFO;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGSEGV, &action, &previousFaultAction);
 }
 
 /** Device memory taken from the device: cudaMalloc'd blocks and what the pool holds. */
@@ -205,20 +66,6 @@ void trimPool(size_t keep) {
 }
 
 }  // namespace
-
-void checkDeviceRange(const void *ptr, size_t bytes, const std::string &what) {
-  const auto *holder = liveHolding(ptr);
-  if (!holder || holder->second.kind == Kind::Pinned) throw MisuseError(unknownAddress(ptr, what));
-  size_t offset = reinterpret_cast<uintptr_t>(ptr) - holder->first;
-  if (bytes > holder->second.bytes - offset) {
-    throw MisuseError("host emulation: " + what + " uses " + std::to_string(bytes) + " bytes at offset " + std::to_string(offset) + " of a " +
-                      std::to_string(holder->second.bytes) + "-byte block (past its end)");
-  }
-}
-
-void checkDevicePointer(const void *ptr, const std::string &what) {
-  if (ptr) checkDeviceRange(ptr, 1, what);
-}
 
 void setLastError(cudaError_t error) { lastError = error; }
 
@@ -364,7 +211,7 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
 
 cudaError_t cudaMalloc(void **ptr, size_t bytes) {
   if (ibhost::deviceBytesTaken() + bytes > state().capacity) return fail(cudaErrorMemoryAllocation);
-  *ptr = ibhost::allocate(bytes, ibhost::Kind::Direct);
+  *ptr = ibhost::allocateBlock(bytes, ibhost::BlockKind::Direct);
   if (!*ptr) return fail(cudaErrorMemoryAllocation);
   state().directBytes += bytes;
   return cudaSuccess;
@@ -372,17 +219,17 @@ cudaError_t cudaMalloc(void **ptr, size_t bytes) {
 
 cudaError_t cudaFree(void *ptr) {
   if (!ptr) return cudaSuccess;
-  state().directBytes -= ibhost::release(ptr, ibhost::Kind::Direct, "cudaFree");
+  state().directBytes -= ibhost::releaseBlock(ptr, ibhost::BlockKind::Direct, "cudaFree");
   return cudaSuccess;
 }
 
 cudaError_t cudaHostAlloc(void **ptr, size_t bytes, unsigned int) {
-  *ptr = ibhost::allocate(bytes, ibhost::Kind::Pinned);
+  *ptr = ibhost::allocateBlock(bytes, ibhost::BlockKind::Pinned);
   return *ptr ? cudaSuccess : fail(cudaErrorMemoryAllocation);
 }
 
 cudaError_t cudaFreeHost(void *ptr) {
-  if (ptr) ibhost::release(ptr, ibhost::Kind::Pinned, "cudaFreeHost");
+  if (ptr) ibhost::releaseBlock(ptr, ibhost::BlockKind::Pinned, "cudaFreeHost");
   return cudaSuccess;
 }
 
@@ -433,7 +280,7 @@ cudaError_t cudaMallocFromPoolAsync(void **ptr, size_t bytes, cudaMemPool_t pool
   if (pool != &state().pool || !validStream(stream)) return fail(cudaErrorInvalidResourceHandle);
   size_t needed = pool->used + bytes;
   if (needed > pool->reserved && state().directBytes + needed > state().capacity) return fail(cudaErrorMemoryAllocation);
-  *ptr = ibhost::allocate(bytes, ibhost::Kind::Pool);
+  *ptr = ibhost::allocateBlock(bytes, ibhost::BlockKind::Pool);
   if (!*ptr) return fail(cudaErrorMemoryAllocation);
   pool->used = needed;
   if (pool->used > pool->usedHigh) pool->usedHigh = pool->used;
@@ -445,17 +292,8 @@ cudaError_t cudaMallocFromPoolAsync(void **ptr, size_t bytes, cudaMemPool_t pool
 cudaError_t cudaFreeAsync(void *ptr, cudaStream_t stream) {
   if (!validStream(stream)) return fail(cudaErrorInvalidResourceHandle);
   if (!ptr) return cudaSuccess;
-  state().pool.used -= ibhost::release(ptr, ibhost::Kind::Pool, "cudaFreeAsync");
+  state().pool.used -= ibhost::releaseBlock(ptr, ibhost::BlockKind::Pool, "cudaFreeAsync");
   return cudaSuccess;
-}
-
-/** A host-side operand: a pinned block must be used within its bounds; other host memory is pageable. */
-static void checkHostRange(const void *ptr, size_t bytes, const char *what) {
-  const auto *holder = ibhost::liveHolding(ptr);
-  if (!holder) return;
-  if (holder->second.kind != ibhost::Kind::Pinned) throw ibhost::MisuseError(std::string("host emulation: ") + what + " names device memory " + ibhost::hex(ptr) + " as host memory");
-  size_t offset = reinterpret_cast<uintptr_t>(ptr) - holder->first;
-  if (bytes > holder->second.bytes - offset) throw ibhost::MisuseError(std::string("host emulation: ") + what + " runs past the end of a pinned block");
 }
 
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
@@ -463,8 +301,8 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
   if (bytes == 0) return cudaSuccess;
   const char *what = "cudaMemcpyAsync";
   switch (kind) {
-    case cudaMemcpyHostToDevice: checkHostRange(src, bytes, what); ibhost::checkDeviceRange(dst, bytes, "cudaMemcpyAsync (destination)"); break;
-    case cudaMemcpyDeviceToHost: ibhost::checkDeviceRange(src, bytes, "cudaMemcpyAsync (source)"); checkHostRange(dst, bytes, what); break;
+    case cudaMemcpyHostToDevice: ibhost::checkHostRange(src, bytes, what); ibhost::checkDeviceRange(dst, bytes, "cudaMemcpyAsync (destination)"); break;
+    case cudaMemcpyDeviceToHost: ibhost::checkDeviceRange(src, bytes, "cudaMemcpyAsync (source)"); ibhost::checkHostRange(dst, bytes, what); break;
     case cudaMemcpyDeviceToDevice:
       ibhost::checkDeviceRange(src, bytes, "cudaMemcpyAsync (source)");
       ibhost::checkDeviceRange(dst, bytes, "cudaMemcpyAsync (destination)");

@@ -1,6 +1,6 @@
-// HOST EMULATION ONLY: what the fake CUDA runtime (fake_runtime.cc) offers the other host stand-ins
-// besides the CUDA API itself — checks of device addresses against its table of live allocations, and
-// the emulated device's capacity.
+// HOST EMULATION ONLY: what the emulation offers its own parts beyond the CUDA API — checks of device
+// addresses (device_memory.cc), the fake device's capacity and last error (fake_runtime.cc), and what
+// the kernel threads report (kernel_threads.cc).
 #pragma once
 #include <cuda_runtime_api.h>
 #include <cstddef>
