@@ -77,8 +77,7 @@ struct Thread {
   Wait wait = Wait::Runnable;
   unsigned shuffleMask = 0;
   int shuffleLaneMask = 0;
-  unsigned char value[8];
-  size_t valueBytes = 0;
+  unsigned char value[8];  // a shuffle's value: published on arrival, the partner's on release
 };
 
 struct Scheduler {
@@ -266,7 +265,6 @@ void shuffleXor(unsigned mask, int laneMask, int width, void *value, size_t byte
   if (!(mask >> lane & 1u)) failInThread("host emulation: a warp shuffle's mask leaves out the lane that calls it, lane " + std::to_string(lane));
   self.shuffleMask = mask;
   self.shuffleLaneMask = laneMask;
-  self.valueBytes = bytes;
   std::memcpy(self.value, value, bytes);
   suspend(Wait::Shuffle);
   std::memcpy(value, self.value, bytes);
