@@ -150,6 +150,19 @@ describe('the host emulation catches what a GPU would not report', { skip }, () 
     }
   });
 
+  it('a copy that fails gives its pinned staging block back (addon.cc leaked one per failure)', () => {
+    const ptr = addon!.malloc(64);
+    addon!.upload(ptr, new Float32Array(16));
+    addon!.free(ptr);
+    const pinned = addon!.stats().pinnedBytes;
+    for (let i = 0; i < 3; i++) {
+      assert.throws(() => addon!.upload(ptr, new Float32Array(16)), /already freed/);
+      assert.throws(() => addon!.readSync(ptr, new Float32Array(16)), /already freed/);
+      assert.throws(() => addon!.readAsync(ptr, 64), /already freed/);
+    }
+    assert.equal(addon!.stats().pinnedBytes, pinned);
+  });
+
   it('a kernel reading past the end of a buffer stops the process with a line naming the kernel and thread', () => {
     // copyStrided from element 4 of a 4-element buffer: the kernel's first read lands on the guard page.
     const script = `const a = require(${JSON.stringify(addonPath)});
