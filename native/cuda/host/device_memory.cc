@@ -139,7 +139,9 @@ size_t releaseBlock(void *ptr, BlockKind kind, const char *what) {
   if (it->second.kind != kind) throw MisuseError("host emulation: " + std::string(what) + " of " + hex(ptr) + ", a " + kindName(it->second.kind) + " block");
   Allocation allocation = it->second;
   s.live.erase(it);
+  // Inaccessible from now on, and its pages given back to the system (the addresses stay reserved).
   mprotect(allocation.mapping, allocation.mappingBytes, PROT_NONE);
+  madvise(allocation.mapping, allocation.mappingBytes, MADV_DONTNEED);
   s.quarantine.emplace_back(reinterpret_cast<uintptr_t>(ptr), allocation);
   s.quarantineBytes += allocation.mappingBytes;
   while ((s.quarantineBytes > kQuarantineBytes || s.quarantine.size() > kQuarantineBlocks) && s.quarantine.size() > 1) {
