@@ -1,5 +1,6 @@
 // HOST EMULATION ONLY: checks of the emulation itself — barrier and shuffle semantics, the errors it
-// must raise, the pool's bookkeeping, bf16 rounding — so none of them can silently be a no-op. Built by
+// must raise, the guard pages (in a child process, which they stop), the pool's bookkeeping, bf16
+// rounding — so none of them can silently be a no-op. Built by
 // scripts/build-cuda.mjs --host-emulation into native/cuda/build-host/emulation_selftest and run by
 // test/cuda-host.test.ts; prints one "ok"/"FAIL" line per check and exits 1 if any failed.
 #include <cuda_bf16.h>
