@@ -10,15 +10,20 @@
 // declarations of their API against the real headers.
 //
 // Without nvcc this prints one line and exits 0 (never failing `npm ci`); `--strict` exits 1 instead.
+//
+// `--host-emulation` (tests only, see docs/cuda-host-emulation.md) builds the same sources with g++ alone
+// for the CPU, against native/cuda/host's fake CUDA runtime and stand-ins for the cuDNN/cuBLAS parts,
+// into native/cuda/build-host/infobatch_cuda_host.node. There `--strict` exits 3 when a prerequisite is
+// missing (not x86-64, no g++, no node headers) and 1 when the build itself fails.
 // Environment: CUDA_HOME / CUDA_PATH (toolkit root), INFOBATCH_CUDA_ARCH (e.g. "sm_90"; default: sm_80,
 // sm_90 and compute_90 PTX for newer GPUs), INFOBATCH_SKIP_CUDA=1, NODE_INCLUDE_DIR (node's headers),
 // CUDNN_INCLUDE_DIR / CUBLAS_INCLUDE_DIR (for the header check).
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const sourceDir = path.join(root, 'native', 'cuda', 'src');
@@ -26,14 +31,21 @@ const buildDir = path.join(root, 'native', 'cuda', 'build');
 const addonPath = path.join(buildDir, 'infobatch_cuda.node');
 const logPath = path.join(buildDir, 'build.log');
 const strict = process.argv.includes('--strict');
+const hostEmulation = process.argv.includes('--host-emulation');
 const HOW = 'install the CUDA toolkit 12 or 13 (nvcc), set CUDA_HOME if it is not in /usr/local/cuda, then run npm run build:cuda';
 
-function done(ok, line) {
-  console.log(`infobatch: ${line}`);
-  process.exit(ok || !strict ? 0 : 1);
-}
+/** The addon's sources in native/cuda/src: kernels (nvcc) and host code (the host C++ compiler). */
+const KERNEL_SOURCES = ['kernels.cu', 'reduce.cu'];
+const HOST_SOURCES = ['runtime.cc', 'libraries.cc', 'dnn.cc', 'addon.cc'];
 
-if (process.env.INFOBATCH_SKIP_CUDA === '1') done(true, 'cuda backend not built (INFOBATCH_SKIP_CUDA=1)');
+/** Exit status under --strict: 1 a failed build, 3 (host emulation) a missing prerequisite. */
+const FAILED = 1;
+const UNAVAILABLE = 3;
+
+function done(ok, line, failure = FAILED) {
+  console.log(`infobatch: ${line}`);
+  process.exit(ok || !strict ? 0 : failure);
+}
 
 function findCudaRoot() {
   const candidates = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda', ...cudaVersionDirs('/usr/local'), '/opt/cuda', '/usr'];
@@ -104,6 +116,103 @@ function run(command, args, log) {
   return result.status === 0;
 }
 
+/** As run, without waiting: resolves to whether the command succeeded. */
+function runAsync(command, args, log) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.on('error', (error) => (output += String(error)));
+    child.on('close', (status) => {
+      log.push(`$ ${command} ${args.join(' ')}\n${output}`);
+      resolve(status === 0);
+    });
+  });
+}
+
+/** Runs the commands, `parallel` at a time; resolves to whether all succeeded. */
+async function runAll(commands, parallel, log) {
+  let next = 0;
+  let ok = true;
+  const worker = async () => {
+    while (next < commands.length) {
+      const [command, args] = commands[next++];
+      ok = (await runAsync(command, args, log)) && ok;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, commands.length) }, worker));
+  return ok;
+}
+
+/**
+ * --host-emulation: the addon's sources compiled for the CPU (tests only). The .cu files are copied with
+ * their launches rewritten (native/cuda/host/launch-syntax.mjs) and compiled with the kernel language of
+ * kernel_language.h; the sources that call cuDNN/cuBLAS are replaced by the stand-ins below; the rest
+ * compile unchanged against the fake runtime's cuda_runtime_api.h.
+ */
+async function buildHostEmulation() {
+  const hostDir = path.join(root, 'native', 'cuda', 'host');
+  const outDir = path.join(root, 'native', 'cuda', 'build-host');
+  const output = path.join(outDir, 'infobatch_cuda_host.node');
+  const standIns = { 'libraries.cc': 'host_libraries.cc', 'dnn.cc': 'host_dnn.cc' };
+  const hostOnly = ['fake_runtime.cc', 'device_memory.cc', 'kernel_threads.cc', 'host_exports.cc'];
+  const unavailable = (line) => done(false, `host emulation not built: ${line}`, UNAVAILABLE);
+  if (process.arch !== 'x64') unavailable(`its kernel threads switch with x86-64 code, and this is ${process.arch}`);
+  const cxx = process.env.CXX ?? 'g++';
+  if (spawnSync(cxx, ['--version'], { encoding: 'utf8' }).status !== 0) unavailable(`${cxx} not found (install g++)`);
+  const nodeInclude = findNodeInclude();
+  if (!nodeInclude) unavailable("node's headers (node_api.h) not found; set NODE_INCLUDE_DIR or install nodejs headers (Debian: libnode-dev)");
+  const addonApi = findAddonApi();
+  if (!addonApi) unavailable('node-addon-api is missing (run npm install)');
+
+  mkdirSync(outDir, { recursive: true });
+  const log = [];
+  const { rewriteLaunches } = await import(pathToFileURL(path.join(hostDir, 'launch-syntax.mjs')).href);
+  // Our cuda_runtime_api.h, library_types.h and cuda_bf16.h come first; kernels.h etc. from the sources.
+  const flags = ['-std=c++17', '-O2', '-fPIC', '-Wall', '-Wextra', '-Wno-unused-parameter', '-DNAPI_VERSION=8', '-DNAPI_CPP_EXCEPTIONS',
+    `-I${hostDir}`, `-I${sourceDir}`, `-I${nodeInclude}`, `-I${addonApi}`];
+  const compiles = [];
+  const objects = [];
+  const compile = (source, extra = []) => {
+    const object = path.join(outDir, `${path.basename(source)}.o`);
+    compiles.push([cxx, [...flags, ...extra, '-c', source, '-o', object]]);
+    objects.push(object);
+  };
+  /** A .cu file as C++: a copy with its launches rewritten, compiled in the kernel language. */
+  const compileKernels = (source) => {
+    const copy = path.join(outDir, `${path.basename(source)}.cc`);
+    try {
+      writeFileSync(copy, rewriteLaunches(readFileSync(source, 'utf8'), path.relative(root, source)));
+    } catch (error) {
+      done(false, `host emulation not built: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    compile(copy, ['-include', path.join(hostDir, 'kernel_language.h')]);
+  };
+  for (const name of KERNEL_SOURCES) compileKernels(path.join(sourceDir, name));
+  for (const name of HOST_SOURCES) {
+    if (standIns[name]) compile(path.join(hostDir, standIns[name]));
+    else compile(path.join(sourceDir, name), name === 'addon.cc' ? ['-include', path.join(hostDir, 'host_module.h')] : []);
+  }
+  for (const name of hostOnly) compile(path.join(hostDir, name));
+  const addonObjects = objects.splice(0);
+  // The emulation's own checks (emulation_selftest.cu): a program on the fake runtime and kernel threads.
+  compileKernels(path.join(hostDir, 'emulation_selftest.cu'));
+  const runtimeObjects = ['fake_runtime.cc', 'device_memory.cc', 'kernel_threads.cc'].map((name) => path.join(outDir, `${name}.o`));
+  let ok = await runAll(compiles, Math.max(1, os.availableParallelism?.() ?? os.cpus().length), log);
+  ok &&= run(cxx, ['-shared', '-o', output, ...addonObjects, '-lpthread'], log);
+  ok &&= run(cxx, ['-o', path.join(outDir, 'emulation_selftest'), ...objects, ...runtimeObjects], log);
+  const logPath = path.join(outDir, 'build.log');
+  writeFileSync(logPath, log.join('\n'));
+  if (!ok) done(false, `host emulation not built: the compile failed (log: ${path.relative(root, logPath)})`);
+  const check = spawnSync(process.execPath, ['-e', `const a = require(${JSON.stringify(output)}); if (typeof a.hostEmulationSetCapacity !== 'function') throw new Error('no host controls'); console.log(a.probe().deviceCount)`], { encoding: 'utf8' });
+  if (check.status !== 0) done(false, `host emulation built but does not load: ${(check.stderr || '').split('\n').find((l) => l.trim()) ?? 'unknown error'}`);
+  done(true, `host emulation built (${path.relative(root, output)}, ${cxx}; the CUDA sources on a fake runtime on the CPU, for tests only)`);
+}
+
+if (hostEmulation) await buildHostEmulation();
+if (process.env.INFOBATCH_SKIP_CUDA === '1') done(true, 'cuda backend not built (INFOBATCH_SKIP_CUDA=1)');
+
 const cudaRootDir = findCudaRoot();
 if (!cudaRootDir) done(false, `cuda backend not built: nvcc not found (looked in CUDA_HOME, CUDA_PATH, /usr/local/cuda*, /opt/cuda, PATH); ${HOW}`);
 const nvcc = path.join(cudaRootDir, 'bin', 'nvcc');
@@ -124,13 +233,13 @@ const includes = [`-I${cuda.include}`, `-I${nodeInclude}`, `-I${addonApi}`];
 const cxxFlags = ['-std=c++17', '-O3', '-fPIC', '-Wall', '-Wextra', '-Wno-unused-parameter', '-DNAPI_VERSION=8', '-DNAPI_CPP_EXCEPTIONS'];
 const objects = [];
 let ok = true;
-for (const name of ['kernels.cu', 'reduce.cu']) {
+for (const name of KERNEL_SOURCES) {
   const object = path.join(buildDir, `${name}.o`);
   ok &&= run(nvcc, ['-std=c++17', '-O3', ...gencode, '-Xcompiler', '-fPIC', `-I${cuda.include}`, '-c', path.join(sourceDir, name), '-o', object], log);
   objects.push(object);
 }
 const cxx = process.env.CXX ?? 'g++';
-for (const name of ['runtime.cc', 'libraries.cc', 'dnn.cc', 'addon.cc']) {
+for (const name of HOST_SOURCES) {
   const object = path.join(buildDir, `${name}.o`);
   ok &&= run(cxx, [...cxxFlags, ...includes, '-c', path.join(sourceDir, name), '-o', object], log);
   objects.push(object);

@@ -174,6 +174,19 @@ describe(title, { skip: options.skip }, () => {
     }, 1e-5);
   });
 
+  it('int32 and bool: unary ops, casts, reductions, arg max; a column sum split over many rows', async () => {
+    await matchesCpu(() => {
+      const i = tf.tensor2d([[3, -2, 7, 0], [5, -9, 1, 4], [-6, 8, 2, -1]], [3, 4], 'int32');
+      const f = (x: tf.Tensor) => tf.cast(x, 'float32');
+      return [
+        f(tf.abs(i)), f(tf.neg(i)), f(tf.square(i)), f(tf.relu(i)), f(tf.sign(i)), f(tf.clipByValue(i, -3, 4)),
+        f(tf.cast(i, 'bool')), f(tf.logicalNot(tf.cast(i, 'bool'))), f(tf.cast(tf.cast(i, 'float32'), 'int32')),
+        f(tf.sum(i, 1)), f(tf.sum(i, 0)), f(tf.max(i, 1)), f(tf.min(i, 0)), f(tf.argMax(i, 1)), f(tf.argMin(i, 0)),
+        tf.sum(t([20_000, 40], 22), 0),
+      ];
+    });
+  });
+
   it('copies: transpose, tile, slice, pad, concat, broadcastTo, gather, one-hot, cast, reshape', async () => {
     await matchesCpu(() => {
       const x = t([2, 3, 4, 5], 8);

@@ -158,11 +158,10 @@ Napi::Value Upload(const Napi::CallbackInfo &info) {
     if (bytes == 0) return info.Env().Undefined();
     const char *src = static_cast<const char *>(array.ArrayBuffer().Data()) + array.ByteOffset();
     // Through a pinned block: a copy from pageable memory may wait for the whole stream.
-    PinnedPool::Block *block = rt.pinned.acquire(bytes);
+    PinnedLease block(rt.pinned, bytes);
     std::memcpy(block->host, src, bytes);
     checkCuda(cudaMemcpyAsync(dst, block->host, bytes, cudaMemcpyHostToDevice, rt.stream), "cudaMemcpyAsync(upload)");
     checkCuda(cudaEventRecord(block->done, rt.stream), "cudaEventRecord");
-    rt.pinned.release(block);
     rt.uploads += 1;
     return info.Env().Undefined();
   });
@@ -186,12 +185,11 @@ Napi::Value ReadSync(const Napi::CallbackInfo &info) {
     size_t bytes = array.ByteLength();
     char *dst = static_cast<char *>(array.ArrayBuffer().Data()) + array.ByteOffset();
     if (bytes) {
-      PinnedPool::Block *block = rt.pinned.acquire(bytes);
+      PinnedLease block(rt.pinned, bytes);
       checkCuda(cudaMemcpyAsync(block->host, src, bytes, cudaMemcpyDeviceToHost, rt.stream), "cudaMemcpyAsync(download)");
       checkCuda(cudaEventRecord(block->done, rt.stream), "cudaEventRecord");
       cudaError_t status = cudaEventSynchronize(block->done);
       if (status == cudaSuccess) std::memcpy(dst, block->host, bytes);
-      rt.pinned.release(block);
       checkCuda(status, "reading a tensor (an earlier kernel may have failed)");
     }
     rt.downloads += 1;
@@ -232,11 +230,11 @@ Napi::Value ReadAsync(const Napi::CallbackInfo &info) {
     Runtime &rt = readyRuntime();
     void *src = pointerOf(info[0]);
     size_t bytes = static_cast<size_t>(integerOf(info[1]));
-    PinnedPool::Block *block = rt.pinned.acquire(bytes == 0 ? 4 : bytes);
+    PinnedLease block(rt.pinned, bytes == 0 ? 4 : bytes);
     if (bytes) checkCuda(cudaMemcpyAsync(block->host, src, bytes, cudaMemcpyDeviceToHost, rt.stream), "cudaMemcpyAsync(download)");
     checkCuda(cudaEventRecord(block->done, rt.stream), "cudaEventRecord");
     rt.downloads += 1;
-    auto *worker = new ReadWorker(info.Env(), block, bytes);
+    auto *worker = new ReadWorker(info.Env(), block.transfer(), bytes);
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;
@@ -487,7 +485,7 @@ Napi::Value SgdMomentum(const Napi::CallbackInfo &info) {
     if (pointers.ElementLength() != 5 * count) throw std::runtime_error("sgdMomentum: 5 pointers per tensor expected");
     if (count == 0) return info.Env().Undefined();
     size_t bytes = count * sizeof(SgdTensor);
-    PinnedPool::Block *block = rt.pinned.acquire(bytes);
+    PinnedLease block(rt.pinned, bytes);
     auto *table = static_cast<SgdTensor *>(block->host);
     long long blocks = 0;
     auto address = [&](size_t i) { return reinterpret_cast<float *>(static_cast<uintptr_t>(pointers[i])); };
@@ -499,7 +497,6 @@ Napi::Value SgdMomentum(const Napi::CallbackInfo &info) {
     void *deviceTable = rt.allocate(bytes);
     checkCuda(cudaMemcpyAsync(deviceTable, block->host, bytes, cudaMemcpyHostToDevice, rt.stream), "cudaMemcpyAsync(sgd table)");
     checkCuda(cudaEventRecord(block->done, rt.stream), "cudaEventRecord");
-    rt.pinned.release(block);
     int kernels = launchSgdMomentum(rt.stream, static_cast<SgdTensor *>(deviceTable), (int)count, blocks, floatOf(info[2]), floatOf(info[3]),
                                     floatOf(info[4]), boolOf(info[5]));
     rt.release(deviceTable);

@@ -44,6 +44,11 @@ __device__ __forceinline__ T warpCombine(ReduceOp op, T v) {
   return v;
 }
 
+/** Each thread's own pass over its elements accumulates float in double: a long float32 sum otherwise
+ *  drifts past what tfjs's cpu backend (which sums in float64) gives, e.g. by 1e-5 on 300k values. */
+template <typename T> struct Wide { using type = T; };
+template <> struct Wide<float> { using type = double; };
+
 /** inner == 1: one block per row (grid-stride over rows); `splits` > 1 reduces a slice of each row. */
 template <typename T>
 __global__ void rowReduceKernel(ReduceOp op, const T *x, T *out, long long outer, long long reduce, int splits, float scale, bool applyScale) {
@@ -53,9 +58,10 @@ __global__ void rowReduceKernel(ReduceOp op, const T *x, T *out, long long outer
     long long row = job / splits;
     long long begin = (job % splits) * slice, end = min(reduce, begin + slice);
     const T *in = x + row * reduce;
-    T acc = identity<T>(op);
-    for (long long r = begin + threadIdx.x; r < end; r += blockDim.x) acc = combine(op, acc, in[r]);
-    acc = warpCombine(op, acc);
+    using W = typename Wide<T>::type;
+    W wide = W(identity<T>(op));
+    for (long long r = begin + threadIdx.x; r < end; r += blockDim.x) wide = combine<W>(op, wide, W(in[r]));
+    T acc = warpCombine(op, T(wide));
     if (threadIdx.x % 32 == 0) warpResults[threadIdx.x / 32] = acc;
     __syncthreads();
     if (threadIdx.x < 32) {
@@ -78,12 +84,13 @@ __global__ void columnReduceKernel(ReduceOp op, const T *x, T *out, long long ou
   int split = blockIdx.z;
   long long begin = split * slice, end = min(reduce, begin + slice);
   for (long long o = blockIdx.y; o < outer; o += gridDim.y) {
-    T acc = identity<T>(op);
+    using W = typename Wide<T>::type;
+    W wide = W(identity<T>(op));
     if (col < inner) {
       const T *in = x + o * reduce * inner + col;
-      for (long long r = begin + threadIdx.y; r < end; r += 8) acc = combine(op, acc, in[r * inner]);
+      for (long long r = begin + threadIdx.y; r < end; r += 8) wide = combine<W>(op, wide, W(in[r * inner]));
     }
-    partial[threadIdx.y][threadIdx.x] = acc;
+    partial[threadIdx.y][threadIdx.x] = T(wide);
     __syncthreads();
     if (threadIdx.y == 0 && col < inner) {
       T v = partial[0][threadIdx.x];

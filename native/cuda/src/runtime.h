@@ -43,6 +43,29 @@ class PinnedPool {
   std::vector<Block *> blocks_;
 };
 
+/** A pinned block leased for one call and given back however the call ends, a failed copy included
+ *  (its event, recorded after a successful copy, keeps it from reuse until that copy is done). */
+class PinnedLease {
+ public:
+  PinnedLease(PinnedPool &pool, size_t bytes) : pool_(pool), block_(pool.acquire(bytes)) {}
+  ~PinnedLease() {
+    if (block_) pool_.release(block_);
+  }
+  PinnedLease(const PinnedLease &) = delete;
+  PinnedLease &operator=(const PinnedLease &) = delete;
+  PinnedPool::Block *operator->() const { return block_; }
+  /** Hands the block to an owner that gives it back later (an asynchronous read). */
+  PinnedPool::Block *transfer() {
+    PinnedPool::Block *block = block_;
+    block_ = nullptr;
+    return block;
+  }
+
+ private:
+  PinnedPool &pool_;
+  PinnedPool::Block *block_;
+};
+
 struct Runtime {
   int device = 0;
   cudaStream_t stream = nullptr;

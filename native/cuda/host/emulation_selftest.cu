@@ -1,0 +1,226 @@
+// HOST EMULATION ONLY: checks of the emulation itself — barrier and shuffle semantics, the errors it
+// must raise, the guard pages (in a child process, which they stop), the pool's bookkeeping, bf16
+// rounding — so none of them can silently be a no-op. Built by
+// scripts/build-cuda.mjs --host-emulation into native/cuda/build-host/emulation_selftest and run by
+// test/cuda-host.test.ts; prints one "ok"/"FAIL" line per check and exits 1 if any failed.
+#include <cuda_bf16.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+#include "fake_runtime.h"
+
+namespace {
+
+int failures = 0;
+
+void check(bool ok, const char *what, std::string detail = "") {
+  while (!detail.empty() && detail.back() == '\n') detail.pop_back();
+  std::printf("%s %s%s%s\n", ok ? "ok" : "FAIL", what, detail.empty() ? "" : ": ", detail.c_str());
+  if (!ok) ++failures;
+}
+
+/** The MisuseError message `body` throws ("" if none). */
+std::string misuse(const std::function<void()> &body) {
+  try {
+    body();
+  } catch (const ibhost::MisuseError &error) {
+    return error.what();
+  }
+  return "";
+}
+
+template <typename T>
+T *deviceArray(size_t n) {
+  void *ptr = nullptr;
+  cudaMalloc(&ptr, n * sizeof(T));
+  return static_cast<T *>(ptr);
+}
+
+// Threads 40..63 return at once; the others meet at the barrier, so must see each other's writes.
+__global__ void barrierAfterEarlyReturn(int *out) {
+  __shared__ int values[64];
+  int t = threadIdx.x;
+  if (t >= 40) return;
+  values[t] = t * 10;
+  __syncthreads();
+  out[t] = values[(t + 1) % 40];
+}
+
+__global__ void warpSum(int *out) {
+  int v = threadIdx.x;
+  for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
+  out[threadIdx.x] = v;
+}
+
+__global__ void shuffleAfterLaneReturned(int *out) {
+  if (threadIdx.x == 5) return;
+  out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1, 1);
+}
+
+__global__ void barrierAgainstShuffle(int *out) {
+  if (threadIdx.x < 16) __syncthreads();
+  else out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1, 1);
+}
+
+__global__ void coordinates(int *out) {
+  int block = blockIdx.x + gridDim.x * blockIdx.y;
+  int thread = threadIdx.x + blockDim.x * threadIdx.y;
+  out[block * blockDim.x * blockDim.y + thread] = block * 1000 + thread;
+}
+
+__global__ void writeOne(int *out) { out[0] = 1; }
+
+__global__ void copyElement(const int *in, long long index, int *out) { out[0] = in[index]; }
+
+/** Runs `body` in a child process; returns its stderr if a SIGSEGV ended it, else "". */
+std::string diesOfFault(const std::function<void()> &body) {
+  int pipeFds[2];
+  if (pipe(pipeFds) != 0) return "";
+  std::fflush(stdout);
+  pid_t child = fork();
+  if (child == 0) {
+    dup2(pipeFds[1], 2);
+    body();
+    _exit(0);
+  }
+  close(pipeFds[1]);
+  std::string text;
+  char chunk[512];
+  ssize_t n;
+  while ((n = read(pipeFds[0], chunk, sizeof chunk)) > 0) text.append(chunk, (size_t)n);
+  close(pipeFds[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV ? text : "";
+}
+
+void barrierChecks() {
+  int *out = deviceArray<int>(64);
+  barrierAfterEarlyReturn<<<1, 64>>>(out);
+  bool ok = cudaGetLastError() == cudaSuccess;
+  for (int t = 0; t < 40; ++t) ok = ok && out[t] == ((t + 1) % 40) * 10;
+  check(ok, "__syncthreads waits for every live thread, and threads that returned early do not block it");
+  cudaFree(out);
+}
+
+void shuffleChecks() {
+  int *out = deviceArray<int>(64);
+  warpSum<<<1, 64>>>(out);
+  bool ok = true;
+  for (int t = 0; t < 64; ++t) ok = ok && out[t] == (t < 32 ? 496 : 32 * 32 + 496);
+  check(ok, "a butterfly of __shfl_xor_sync sums each warp of a 64-thread block");
+  std::string error = misuse([&] { shuffleAfterLaneReturned<<<1, 32>>>(out); });
+  check(error.find("lane 5, which has returned") != std::string::npos, "a shuffle whose mask names a returned lane is an error", error);
+  error = misuse([&] { warpSum<<<1, 48>>>(out); });
+  check(error.find("does not have") != std::string::npos, "a full-mask shuffle in a partial warp is an error", error);
+  error = misuse([&] { barrierAgainstShuffle<<<1, 32>>>(out); });
+  check(error.find("deadlocks") != std::string::npos, "threads of one warp split between a barrier and a shuffle are reported", error);
+  cudaFree(out);
+}
+
+void launchChecks() {
+  int *out = deviceArray<int>(6 * 8);
+  coordinates<<<dim3(3, 2), dim3(4, 2)>>>(out);
+  bool ok = true;
+  for (int b = 0; b < 6; ++b)
+    for (int t = 0; t < 8; ++t) ok = ok && out[b * 8 + t] == b * 1000 + t;
+  check(ok, "blockIdx, threadIdx, blockDim and gridDim over a 2-D grid of 2-D blocks");
+  out[0] = 0;
+  writeOne<<<1, 2048>>>(out);
+  cudaError_t status = cudaGetLastError();
+  check(status == cudaErrorInvalidConfiguration && out[0] == 0, "a block of 2048 threads is a launch error and runs nothing");
+  check(cudaGetLastError() == cudaSuccess, "cudaGetLastError clears the error");
+  cudaFree(out);
+  std::string error = misuse([&] { writeOne<<<1, 1>>>(out); });
+  check(error.find("writeOne's argument 0") != std::string::npos && error.find("already freed") != std::string::npos,
+        "a kernel launched with a freed buffer is an error", error);
+  error = misuse([&] { cudaFree(out); });
+  check(error.find("already freed") != std::string::npos, "a double cudaFree is an error", error);
+  int local = 0;
+  error = misuse([&] { writeOne<<<1, 1>>>(&local); });
+  check(error.find("not inside any live allocation") != std::string::npos, "a kernel launched with a host address is an error", error);
+}
+
+void memoryChecks() {
+  int *in = deviceArray<int>(8);
+  int *out = deviceArray<int>(1);
+  float *fresh = deviceArray<float>(3);
+  check(fresh[0] != fresh[0] && fresh[2] != fresh[2], "new device memory reads as NaN, so a result read before it is written shows");
+  std::string error = diesOfFault([&] { copyElement<<<1, 1>>>(in, 8, out); });
+  check(error.find("kernel copyElement, block 0,0,0, thread 0,0,0, touched") != std::string::npos && error.find("past the end of a 32-byte cudaMalloc block") != std::string::npos,
+        "a kernel reading one element past the end of a block is stopped, naming it", error);
+  cudaFree(in);
+  // A freed pointer as an argument is refused at the launch; reached from a live one, it faults.
+  int *table = deviceArray<int>(2);
+  int *stale = deviceArray<int>(4);
+  table[0] = 0;
+  cudaFree(stale);
+  error = diesOfFault([&] { copyElement<<<1, 1>>>(table, stale - table, out); });
+  check(error.find("kernel copyElement") != std::string::npos && error.find("inside a freed 16-byte cudaMalloc block") != std::string::npos,
+        "a kernel reading a freed block through another pointer is stopped, naming it", error);
+  cudaFree(table);
+  cudaFree(out);
+  cudaFree(fresh);
+}
+
+void poolChecks() {
+  cudaMemPool_t pool;
+  cudaStream_t stream;
+  cudaDeviceGetDefaultMemPool(&pool, 0);
+  cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
+  uint64_t keep = UINT64_MAX;
+  cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
+  auto attr = [&](cudaMemPoolAttr a) {
+    uint64_t v = 0;
+    cudaMemPoolGetAttribute(pool, a, &v);
+    return v;
+  };
+  void *a = nullptr, *b = nullptr;
+  cudaMallocFromPoolAsync(&a, 1000, pool, stream);
+  cudaMallocFromPoolAsync(&b, 3000, pool, stream);
+  cudaFreeAsync(a, stream);
+  check(attr(cudaMemPoolAttrUsedMemCurrent) == 3000 && attr(cudaMemPoolAttrUsedMemHigh) == 4000 && attr(cudaMemPoolAttrReservedMemCurrent) == 4000,
+        "the pool counts bytes in use, their peak, and what it keeps cached");
+  std::string error = misuse([&] { cudaMemcpyAsync(b, a, 4, cudaMemcpyDeviceToDevice, stream); });
+  check(error.find("(source)") != std::string::npos && error.find("already freed") != std::string::npos, "a copy from a freed block is an error", error);
+  error = misuse([&] { cudaMemsetAsync(b, 0, 3001, stream); });
+  check(error.find("past its end") != std::string::npos, "a memset past the end of a block is an error", error);
+  uint64_t zero = 0;
+  cudaMemPoolSetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &zero);
+  check(attr(cudaMemPoolAttrUsedMemHigh) == 3000, "resetting the peak restarts it from the bytes in use");
+  cudaMemPoolTrimTo(pool, 0);
+  check(attr(cudaMemPoolAttrReservedMemCurrent) == 3000, "trimming gives back what is cached, not what is in use");
+  size_t freeBytes = 0, total = 0;
+  cudaMemGetInfo(&freeBytes, &total);
+  size_t previous = ibhost::setCapacity(total - freeBytes + 5000);
+  void *c = nullptr;
+  check(cudaMallocFromPoolAsync(&c, 6000, pool, stream) == cudaErrorMemoryAllocation && cudaGetLastError() == cudaErrorMemoryAllocation,
+        "an allocation past the capacity fails with cudaErrorMemoryAllocation");
+  check(cudaMallocFromPoolAsync(&c, 4000, pool, stream) == cudaSuccess, "one within it succeeds");
+  cudaFreeAsync(c, stream);
+  cudaFreeAsync(b, stream);
+  ibhost::setCapacity(previous);
+}
+
+void bf16Checks() {
+  auto round = [](float v) { return __bfloat162float(__float2bfloat16_rn(v)); };
+  const float tieDown = 1.f + 1.f / 256, tieUp = 1.f + 3.f / 256, above = 1.f + 1.f / 256 + 1.f / 65536;
+  check(round(tieDown) == 1.f && round(tieUp) == 1.f + 4.f / 256 && round(above) == 1.f + 2.f / 256, "bf16 rounds to nearest, ties to even");
+  float nan = __builtin_nansf("0x1");  // 0x7f800001: truncated, or rounded without care, it would read as infinity
+  check(round(nan) != round(nan) && round(-__builtin_inff()) == -__builtin_inff(), "bf16 keeps NaN a NaN and infinities infinite");
+}
+
+}  // namespace
+
+int main() {
+  barrierChecks();
+  shuffleChecks();
+  launchChecks();
+  memoryChecks();
+  poolChecks();
+  bf16Checks();
+  return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { rewriteLaunches } from '../native/cuda/host/launch-syntax.mjs';
+import { isCudaOutOfMemory, type CudaAddon } from '../src/backend/cuda/addon.js';
+import { registerCudaBackend } from '../src/backend/cuda/register.js';
+import { defineCudaKernelSuite } from './helpers/cuda-kernel-suite.js';
+
+/**
+ * The cuda addon's own C++ and CUDA sources (native/cuda/src), compiled for the CPU with g++ against a
+ * fake CUDA runtime (native/cuda/host, docs/cuda-host-emulation.md), under the kernel suite of
+ * test/cuda.test.ts. Proves the N-API marshaling, runtime.cc's allocator and every kernel of kernels.cu
+ * and reduce.cu against tfjs's cpu backend; cuDNN and cuBLAS are replaced by plain loops.
+ */
+const root = fileURLToPath(new URL('..', import.meta.url));
+const buildDir = join(root, 'native', 'cuda', 'build-host');
+const addonPath = join(buildDir, 'infobatch_cuda_host.node');
+const selftestPath = join(buildDir, 'emulation_selftest');
+
+interface HostAddon extends CudaAddon {
+  readonly hostEmulation: string;
+  /** The fake device's memory size in bytes; returns the previous one. */
+  hostEmulationSetCapacity(bytes: number): number;
+  /** Launches so far per kernel, by the name written at the launch (template arguments as in the source). */
+  hostEmulationLaunches(): Record<string, number>;
+}
+
+/** The newest modification time of what the host build compiles. */
+function newestSource(): number {
+  const dirs = [join(root, 'native', 'cuda', 'src'), join(root, 'native', 'cuda', 'host')];
+  const files = [join(root, 'scripts', 'build-cuda.mjs'), ...dirs.flatMap((dir) => readdirSync(dir).map((name) => join(dir, name)))];
+  return Math.max(...files.map((file) => statSync(file).mtimeMs));
+}
+
+/** Builds the host addon when missing or stale; returns why it cannot be built here, or null. A failed
+ *  compile is not a reason to skip: it throws. */
+function buildIfStale(): string | null {
+  const built = [addonPath, selftestPath].every((file) => existsSync(file) && statSync(file).mtimeMs >= newestSource());
+  if (built) return null;
+  const build = spawnSync(process.execPath, [join(root, 'scripts', 'build-cuda.mjs'), '--host-emulation', '--strict'], { encoding: 'utf8' });
+  const line = build.stdout.trim().split('\n').at(-1) ?? '';
+  if (build.status === 3) return line;
+  if (build.status !== 0) throw new Error(`the host emulation build failed: ${line}${build.stderr}`);
+  return null;
+}
+
+const skipReason = buildIfStale();
+if (skipReason) console.log(`cuda host emulation tests skipped: ${skipReason}`);
+const addon = skipReason ? null : (createRequire(import.meta.url)(addonPath) as HostAddon);
+if (addon) {
+  addon.init({ cudnnParts: [], cudnn: '', cublasLt: '', cublas: '', device: 0 });
+  registerCudaBackend(addon);
+}
+const skip = skipReason ?? false;
+
+describe('the launch-syntax rewrite of the host build', () => {
+  it('turns launches, with template arguments, dim3 configurations and empty argument lists, into ::ibhost::launch calls', () => {
+    const source = [
+      'fillKernel<<<gridFor(n), kThreads, 0, s>>>(out, n, bits);',
+      'return (void)castKernel<float, int><<<grid, kThreads, 0, s>>>((const float *)x, n);',
+      'bnSums<<<dim3((c + 31) / 32, splits), dim3(32, 8), 0, s>>>(0, x);',
+      'tick<<<1, 1>>>( );',
+    ].join('\n');
+    assert.equal(rewriteLaunches(source), [
+      '::ibhost::launch("fillKernel", ::ibhost::LaunchConfig(gridFor(n), kThreads, 0, s), fillKernel, out, n, bits);',
+      'return (void)::ibhost::launch("castKernel<float,int>", ::ibhost::LaunchConfig(grid, kThreads, 0, s), castKernel<float,int>, (const float *)x, n);',
+      '::ibhost::launch("bnSums", ::ibhost::LaunchConfig(dim3((c + 31) / 32, splits), dim3(32, 8), 0, s), bnSums, 0, x);',
+      '::ibhost::launch("tick", ::ibhost::LaunchConfig(1, 1), tick);',
+    ].join('\n'));
+  });
+
+  it('fails, naming the line, where a launch is left', () => {
+    assert.throws(() => rewriteLaunches('int a;\nk<<<1, 1; >>>(x);', 'k.cu'), /^Error: k\.cu:2: a kernel launch the host emulation cannot rewrite: k<<<1, 1; >>>\(x\);$/);
+  });
+});
+
+describe('the host emulation itself', { skip }, () => {
+  it('passes its own checks: barriers, warp shuffles, launch errors, misuse errors, guard pages, pool bookkeeping, bf16 rounding', () => {
+    const run = spawnSync(selftestPath, { encoding: 'utf8' });
+    const lines = run.stdout.trim().split('\n');
+    assert.equal(run.status, 0, run.stdout + run.stderr);
+    assert.ok(lines.length >= 20 && lines.every((l) => l.startsWith('ok ')), run.stdout);
+  });
+
+  it('reports itself as the host emulation, with no CUDA, cuDNN or cuBLAS version', () => {
+    const info = addon!.init({ cudnnParts: [], cudnn: '', cublasLt: '', cublas: '', device: 0 });
+    assert.equal(info.name, 'host emulation (no GPU)');
+    assert.deepEqual([info.driverVersion, info.runtimeVersion, info.cudnnVersion, info.cublasVersion], [0, 0, 0, 0]);
+    assert.match(addon!.convAlgorithms(), /^host emulation: plain loops, no cuDNN/);
+  });
+});
+
+defineCudaKernelSuite('cuda kernels of native/cuda/src on the host emulation, against the cpu backend', {
+  skip,
+  setup: async () => {
+    await tf.setBackend('cuda');
+    return addon!;
+  },
+  memorySteps: 20,
+  learnSteps: 40,
+});
+
+describe('coverage of the kernel suite on the host emulation', { skip }, () => {
+  it('ran every kernel of kernels.cu and reduce.cu', () => {
+    const sources = ['kernels.cu', 'reduce.cu'].map((name) => readFileSync(join(root, 'native', 'cuda', 'src', name), 'utf8')).join('\n');
+    const kernels = [...sources.matchAll(/__global__\s+void\s+(\w+)/g)].map((match) => match[1]!);
+    const launched = new Set(Object.keys(addon!.hostEmulationLaunches()).map((name) => name.replace(/<.*$/, '')));
+    assert.ok(kernels.length >= 20, `${kernels.length} kernels found`);
+    assert.deepEqual(kernels.filter((name) => !launched.has(name)), [], 'kernels the suite never launched');
+  });
+});
+
+describe('the host emulation catches what a GPU would not report', { skip }, () => {
+  it('running out of device memory goes through runtime.cc: one out-of-memory error, and nothing left allocated', async () => {
+    await tf.setBackend('cuda');
+    const before = addon!.stats();
+    const previous = addon!.hostEmulationSetCapacity(before.deviceTotalBytes - before.deviceFreeBytes + 2 ** 20);
+    let caught: unknown;
+    try {
+      tf.tidy(() => tf.matMul(tf.ones([2048, 8]), tf.ones([8, 2048]))); // a 16 MiB product
+    } catch (error) {
+      caught = error;
+    } finally {
+      addon!.hostEmulationSetCapacity(previous);
+    }
+    assert.ok(isCudaOutOfMemory(caught), String(caught));
+    assert.equal((caught as { code?: string }).code, 'ERR_CUDA_OUT_OF_MEMORY');
+    // Runtime::allocate's own message, after its retry with the pool trimmed.
+    assert.match((caught as Error).message, /^CUDA out of memory: could not allocate 16\.0 MiB \(\d+\.\d MiB free of \d+\.\d MiB\)$/);
+    assert.equal(addon!.stats().bytesInUse, before.bytesInUse, 'nothing the failed step allocated stays behind');
+  });
+
+  it('a freed device buffer used again, freed again or read past its end is an error naming it', () => {
+    const ptr = addon!.malloc(64);
+    addon!.free(ptr);
+    assert.throws(() => addon!.free(ptr), /host emulation: cudaFreeAsync uses 0x[0-9a-f]+, inside a 64-byte pool block that was already freed/);
+    assert.throws(() => addon!.fill(ptr, 16, 0x3f800000), /host emulation: fillKernel's argument 0 uses 0x[0-9a-f]+, inside a 64-byte pool block that was already freed/);
+    assert.throws(() => addon!.unary(0, 0, ptr, ptr, 16, 0, 0), /unaryKernel<float>'s argument 1 .* already freed/);
+    const small = addon!.malloc(16);
+    try {
+      assert.throws(() => addon!.readSync(small, new Float32Array(8)), /cudaMemcpyAsync \(source\) uses 32 bytes at offset 0 of a 16-byte block \(past its end\)/);
+    } finally {
+      addon!.free(small);
+    }
+  });
+
+  it('a copy that fails gives its pinned staging block back (addon.cc leaked one per failure)', () => {
+    const ptr = addon!.malloc(64);
+    addon!.upload(ptr, new Float32Array(16));
+    addon!.free(ptr);
+    const pinned = addon!.stats().pinnedBytes;
+    for (let i = 0; i < 3; i++) {
+      assert.throws(() => addon!.upload(ptr, new Float32Array(16)), /already freed/);
+      assert.throws(() => addon!.readSync(ptr, new Float32Array(16)), /already freed/);
+      assert.throws(() => addon!.readAsync(ptr, 64), /already freed/);
+    }
+    assert.equal(addon!.stats().pinnedBytes, pinned);
+  });
+
+  it('a kernel reading past the end of a buffer stops the process with a line naming the kernel and thread', () => {
+    // copyStrided from element 4 of a 4-element buffer: the kernel's first read lands on the guard page.
+    const script = `const a = require(${JSON.stringify(addonPath)});
+      a.init({ cudnnParts: [], cudnn: '', cublasLt: '', cublas: '', device: 0 });
+      const src = a.malloc(16), dst = a.malloc(16);
+      a.copyStrided(src, 4, [1], null, dst, 0, [1], [4]);`;
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    assert.equal(run.signal, 'SIGSEGV', run.stderr);
+    assert.match(run.stderr, /^host emulation: kernel copyStridedKernel, block 0,0,0, thread 0,0,0, touched 0x[0-9a-f]+, past the end of a 16-byte pool block at 0x[0-9a-f]+ \(offset 16\)$/m);
+  });
+});
