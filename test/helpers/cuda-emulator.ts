@@ -13,6 +13,29 @@ interface Buffer32 {
   bytes: number;
 }
 
+/** The first maximum (row-major, in-bounds, NaN never wins) of output element `o`'s pooling window. */
+function windowArgMax(xs: Float32Array, params: number[], o: number): { value: number; at: number } {
+  const [, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl] = params as [number, number, number, number, number, number, number, number, number, number, number, number];
+  const ch = o % c;
+  const ox = Math.floor(o / c) % ow;
+  const oy = Math.floor(o / c / ow) % oh;
+  const b = Math.floor(o / c / ow / oh);
+  let value = -Infinity;
+  let at = -1;
+  for (let dy = 0; dy < kh; dy++)
+    for (let dx = 0; dx < kw; dx++) {
+      const iy = oy * sh - pt + dy;
+      const ix = ox * sw - pl + dx;
+      if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+      const i = ((b * h + iy) * w + ix) * c + ch;
+      if (xs[i]! > value) {
+        value = xs[i]!;
+        at = i;
+      }
+    }
+  return { value, at };
+}
+
 const UNARY_F: Record<number, (x: number, a: number, b: number) => number> = {
   [UNARY.Relu]: (x) => (x > 0 ? x : 0),
   [UNARY.Relu6]: (x) => Math.min(Math.max(x, 0), 6),
@@ -63,6 +86,7 @@ const BINARY_F: Record<number, (a: number, b: number, int: boolean) => number> =
   [BINARY.LogicalAnd]: (a, b) => Number(a !== 0 && b !== 0),
   [BINARY.LogicalOr]: (a, b) => Number(a !== 0 || b !== 0),
   [BINARY.ReluGradFromOutput]: (dy, y) => (y > 0 ? dy : 0),
+  [BINARY.EluGrad]: (dy, y) => (y >= 0 ? dy : dy * (y + 1)),
   [BINARY.FloorDiv]: (a, b, int) => (int && b === 0 ? 0 : Math.floor(a / b)),
   [BINARY.Mod]: (a, b, int) => {
     if (int && b === 0) return 0;
@@ -363,6 +387,25 @@ export function createEmulatedAddon(): EmulatedAddon {
             // tfjs divides the gradient by the whole window, padding included.
             for (let ch = 0; ch < c; ch++) for (const cell of cells) dxs[cell * c + ch]! += dys[((b * oh + oy) * ow + ox) * c + ch]! / (kh * kw);
           }
+      launched();
+    },
+    maxPool: (x, y, p) => {
+      const [n, h, w, c, oh, ow] = p as [number, number, number, number, number, number];
+      const xs = f32(x, n * h * w * c, 'maxPool');
+      const ys = f32(y, n * oh * ow * c, 'maxPool out');
+      for (let o = 0; o < n * oh * ow * c; o++) ys[o] = windowArgMax(xs, p, o).value;
+      launched();
+    },
+    maxPoolGrad: (x, dyPtr, dxPtr, p) => {
+      const [n, h, w, c, oh, ow] = p as [number, number, number, number, number, number];
+      const xs = f32(x, n * h * w * c, 'maxPoolGrad x');
+      const dys = f32(dyPtr, n * oh * ow * c, 'maxPoolGrad dy');
+      const dxs = f32(dxPtr, n * h * w * c, 'maxPoolGrad out');
+      dxs.fill(0, 0, n * h * w * c);
+      for (let o = 0; o < n * oh * ow * c; o++) {
+        const { at } = windowArgMax(xs, p, o);
+        if (at >= 0) dxs[at]! += dys[o]!;
+      }
       launched();
     },
     conv2d: (x, filter, y, shape) => {

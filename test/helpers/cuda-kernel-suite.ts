@@ -60,7 +60,7 @@ function tinyTraining(seed: number) {
   return { model, step, images, labels, weights, dispose };
 }
 
-/** Runs `build` on cpu and on cuda and compares every output. */
+/** Runs `build` on cpu and on cuda and compares every output; no kernel of the cuda run may fall back to the CPU. */
 async function matchesCpu(build: () => tf.Tensor | tf.Tensor[], tolerance = 1e-5, label = ''): Promise<void> {
   const run = async (backend: string) => {
     await tf.setBackend(backend);
@@ -73,7 +73,11 @@ async function matchesCpu(build: () => tf.Tensor | tf.Tensor[], tolerance = 1e-5
     return values;
   };
   const want = await run('cpu');
+  const fallbacksBefore = new Map(cudaFallbacks());
   const got = await run('cuda');
+  // A kernel that fell back to the CPU would match trivially.
+  const fellBack = [...cudaFallbacks()].filter(([name, count]) => count !== (fallbacksBefore.get(name) ?? 0)).map(([name]) => name);
+  assert.deepEqual(fellBack, [], `${label} kernels that ran on the CPU`);
   assert.equal(got.length, want.length);
   got.forEach((g, i) => {
     assert.deepEqual(g.shape, want[i]!.shape, `${label} output ${i} shape`);
@@ -205,6 +209,20 @@ describe(title, { skip: options.skip }, () => {
         tf.where(tf.greater(x, 0), x, tf.mul(x, -2)),
         tf.where(tf.greater(t([4, 1], 19), 0), t([4, 5], 20), t([4, 5], 21)),
       ];
+    });
+  });
+
+  it('max pooling (ties, padding, stride) and its gradient; the ELU gradient', async () => {
+    await matchesCpu(() => {
+      const x = t([2, 7, 6, 3], 30);
+      // Repeated values: the gradient goes to the first maximum of each window, as tfjs's cpu kernel.
+      const ties = tf.round(tf.mul(t([1, 5, 5, 2], 31), 2));
+      const r = (shape: number[]) => t(shape, 32);
+      const pool = (a: tf.Tensor, k: number, s: number, pad: 'same' | 'valid') => tf.maxPool(a as tf.Tensor4D, k, s, pad);
+      const gradOf = (a: tf.Tensor, k: number, s: number, pad: 'same' | 'valid') =>
+        tf.grad((v: tf.Tensor) => tf.sum(tf.mul(pool(v, k, s, pad), r(pool(a, k, s, pad).shape))))(a);
+      const elu = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.elu(v), t([4, 9], 34))))(tf.mul(t([4, 9], 33), 3));
+      return [pool(x, 3, 2, 'same'), pool(x, 2, 2, 'valid'), gradOf(x, 3, 2, 'same'), gradOf(x, 2, 1, 'valid'), pool(ties, 3, 1, 'same'), gradOf(ties, 3, 1, 'same'), elu];
     });
   });
 

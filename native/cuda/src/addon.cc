@@ -388,6 +388,27 @@ Napi::Value AvgPoolGrad(const Napi::CallbackInfo &info) {
   });
 }
 
+Napi::Value MaxPool(const Napi::CallbackInfo &info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Runtime &rt = readyRuntime();
+    auto params = arrayOf<int>(info[2]);
+    if (params.size() != 12) throw std::runtime_error("maxPool: 12 shape parameters expected");
+    rt.launched(launchMaxPool(rt.stream, (const float *)pointerOf(info[0]), (float *)pointerOf(info[1]), params.data()), "maxPool");
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value MaxPoolGrad(const Napi::CallbackInfo &info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Runtime &rt = readyRuntime();
+    auto params = arrayOf<int>(info[3]);
+    if (params.size() != 12) throw std::runtime_error("maxPoolGrad: 12 shape parameters expected");
+    rt.launched(launchMaxPoolGrad(rt.stream, (const float *)pointerOf(info[0]), (const float *)pointerOf(info[1]), (float *)pointerOf(info[2]), params.data()),
+                "maxPoolGrad");
+    return info.Env().Undefined();
+  });
+}
+
 ConvShape convShapeOf(const Napi::Value &value) {
   auto v = arrayOf<int>(value);
   if (v.size() != 13) throw std::runtime_error("conv: 13 shape parameters expected [n h w c k kh kw oh ow strideH strideW padH padW]");
@@ -617,6 +638,8 @@ Napi::Object Initialize(Napi::Env env, Napi::Object exports) {
   exports.Set("softmax", Napi::Function::New(env, Softmax));
   exports.Set("avgPool", Napi::Function::New(env, AvgPool));
   exports.Set("avgPoolGrad", Napi::Function::New(env, AvgPoolGrad));
+  exports.Set("maxPool", Napi::Function::New(env, MaxPool));
+  exports.Set("maxPoolGrad", Napi::Function::New(env, MaxPoolGrad));
   exports.Set("conv2d", Napi::Function::New(env, Conv2d));
   exports.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput));
   exports.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter));

@@ -121,6 +121,7 @@ __device__ __forceinline__ void binaryOp(BinaryOp op, T a, T b, void *out, long 
     case BinaryOp::LogicalOr: ob[i] = (a != T(0)) || (b != T(0)); return;
     case BinaryOp::ReluGradFromOutput: o[i] = b > T(0) ? a : T(0); return;  // a = dy, b = y
     case BinaryOp::ReluGradFromInput: o[i] = b > T(0) ? a : T(0); return;   // a = dy, b = x (same rule)
+    case BinaryOp::EluGrad: o[i] = b >= T(0) ? a : a * (b + T(1)); return;    // a = dy, b = y
     case BinaryOp::FloorDiv: o[i] = floorDivide<T>(a, b); return;
     case BinaryOp::Mod: o[i] = modulo<T>(a, b); return;
   }
@@ -298,6 +299,66 @@ __global__ void avgPoolGradKernel(const float *dy, float *dx, PoolParams p) {
   }
 }
 
+/** The image-relative index of the first maximum of an output's window (row-major), or −1 if the window
+ *  holds no value above −∞ (padding only, or NaN and −∞ only). */
+__device__ __forceinline__ long long windowArgMax(const float *x, const PoolParams &p, int b, int oy, int ox, int c, float *best) {
+  int y0 = oy * p.sh - p.pt, x0 = ox * p.sw - p.pl;
+  float value = -INFINITY;
+  long long at = -1;
+  for (int dy = 0; dy < p.kh; ++dy) {
+    int yy = y0 + dy;
+    if (yy < 0 || yy >= p.h) continue;
+    for (int dx = 0; dx < p.kw; ++dx) {
+      int xx = x0 + dx;
+      if (xx < 0 || xx >= p.w) continue;
+      long long i = (((long long)b * p.h + yy) * p.w + xx) * p.c + c;
+      if (x[i] > value) {
+        value = x[i];
+        at = i;
+      }
+    }
+  }
+  *best = value;
+  return at;
+}
+
+__global__ void maxPoolKernel(const float *x, float *y, PoolParams p) {
+  long long total = (long long)p.n * p.oh * p.ow * p.c;
+  IB_GRID_STRIDE(i, total) {
+    int c = (int)(i % p.c);
+    long long rest = i / p.c;
+    int ox = (int)(rest % p.ow); rest /= p.ow;
+    int oy = (int)(rest % p.oh);
+    int b = (int)(rest / p.oh);
+    float best;
+    windowArgMax(x, p, b, oy, ox, c, &best);
+    y[i] = best;
+  }
+}
+
+/** One thread per input element: sums dy over the windows whose first maximum it is. */
+__global__ void maxPoolGradKernel(const float *x, const float *dy, float *dx, PoolParams p) {
+  long long total = (long long)p.n * p.h * p.w * p.c;
+  IB_GRID_STRIDE(i, total) {
+    int c = (int)(i % p.c);
+    long long rest = i / p.c;
+    int xx = (int)(rest % p.w); rest /= p.w;
+    int yy = (int)(rest % p.h);
+    int b = (int)(rest / p.h);
+    int ny = yy + p.pt - p.kh + 1, nx = xx + p.pl - p.kw + 1;
+    int oyLo = ny <= 0 ? 0 : (ny + p.sh - 1) / p.sh, oyHi = min(p.oh - 1, (yy + p.pt) / p.sh);
+    int oxLo = nx <= 0 ? 0 : (nx + p.sw - 1) / p.sw, oxHi = min(p.ow - 1, (xx + p.pl) / p.sw);
+    float sum = 0.f;
+    for (int oy = oyLo; oy <= oyHi; ++oy) {
+      for (int ox = oxLo; ox <= oxHi; ++ox) {
+        float best;
+        if (windowArgMax(x, p, b, oy, ox, c, &best) == i) sum += dy[(((long long)b * p.oh + oy) * p.ow + ox) * p.c + c];
+      }
+    }
+    dx[i] = sum;
+  }
+}
+
 __global__ void toBf16Kernel(const float *x, __nv_bfloat16 *y, long long n) {
   IB_GRID_STRIDE(i, n) y[i] = __float2bfloat16_rn(x[i]);
 }
@@ -443,6 +504,22 @@ int launchAvgPoolGrad(cudaStream_t s, const float *dy, float *dx, const int *q) 
   long long n = (long long)p.n * p.h * p.w * p.c;
   if (n <= 0) return 0;
   avgPoolGradKernel<<<gridFor(n), kThreads, 0, s>>>(dy, dx, p);
+  return 1;
+}
+
+int launchMaxPool(cudaStream_t s, const float *x, float *y, const int *q) {
+  PoolParams p = poolParams(q);
+  long long n = (long long)p.n * p.oh * p.ow * p.c;
+  if (n <= 0) return 0;
+  maxPoolKernel<<<gridFor(n), kThreads, 0, s>>>(x, y, p);
+  return 1;
+}
+
+int launchMaxPoolGrad(cudaStream_t s, const float *x, const float *dy, float *dx, const int *q) {
+  PoolParams p = poolParams(q);
+  long long n = (long long)p.n * p.h * p.w * p.c;
+  if (n <= 0) return 0;
+  maxPoolGradKernel<<<gridFor(n), kThreads, 0, s>>>(x, dy, dx, p);
   return 1;
 }
 

@@ -23,6 +23,7 @@ enum class BinaryOp : int {
   Add = 0, Sub = 1, Mul = 2, Div = 3, Maximum = 4, Minimum = 5, SquaredDifference = 6, Pow = 7,
   Equal = 8, NotEqual = 9, Greater = 10, GreaterEqual = 11, Less = 12, LessEqual = 13,
   LogicalAnd = 14, LogicalOr = 15, ReluGradFromOutput = 16, FloorDiv = 17, Mod = 18, ReluGradFromInput = 19,
+  EluGrad = 20,  // a = dy, b = y: y ≥ 0 ? dy : dy·(y + 1), as tfjs's EluGrad
 };
 
 enum class ReduceOp : int { Sum = 0, Max = 1, Min = 2, Prod = 3, Any = 4, All = 5 };
@@ -63,6 +64,10 @@ int launchSoftmax(cudaStream_t s, const float *x, float *y, long long rows, int 
  *  in-bounds count, the gradient by kh·kw (both as tfjs). */
 int launchAvgPool(cudaStream_t s, const float *x, float *y, const int *p);
 int launchAvgPoolGrad(cudaStream_t s, const float *dy, float *dx, const int *p);
+/** NHWC max pooling over the in-bounds part of each window (−∞ where none; NaN never wins), and its
+ *  gradient: each dy goes to the first maximum of its window in row-major order, as tfjs's cpu kernels. */
+int launchMaxPool(cudaStream_t s, const float *x, float *y, const int *p);
+int launchMaxPoolGrad(cudaStream_t s, const float *x, const float *dy, float *dx, const int *p);
 int launchToBf16(cudaStream_t s, const float *x, void *y, long long n);
 int launchFromBf16(cudaStream_t s, const void *x, float *y, long long n);
 

@@ -36,6 +36,9 @@ export interface CudaAddon {
   /** params: n h w c oh ow kh kw strideH strideW padTop padLeft */
   avgPool(x: number, y: number, params: number[]): void;
   avgPoolGrad(dy: number, dx: number, params: number[]): void;
+  /** Same params; the gradient sends each dy to the first maximum of its window (row-major), as tfjs's cpu. */
+  maxPool(x: number, y: number, params: number[]): void;
+  maxPoolGrad(x: number, dy: number, dx: number, params: number[]): void;
   /** shape: n h w c k kh kw oh ow strideH strideW padH padW (symmetric padding); filters HWIO. */
   conv2d(x: number, filter: number, y: number, shape: number[]): void;
   conv2dBackpropInput(dy: number, filter: number, dx: number, shape: number[]): void;
@@ -96,6 +99,7 @@ export const UNARY = {
 export const BINARY = {
   Add: 0, Sub: 1, Mul: 2, Div: 3, Maximum: 4, Minimum: 5, SquaredDifference: 6, Pow: 7, Equal: 8, NotEqual: 9, Greater: 10,
   GreaterEqual: 11, Less: 12, LessEqual: 13, LogicalAnd: 14, LogicalOr: 15, ReluGradFromOutput: 16, FloorDiv: 17, Mod: 18,
+  EluGrad: 20,
 } as const;
 export const REDUCE = { Sum: 0, Max: 1, Min: 2, Prod: 3, Any: 4, All: 5 } as const;
 

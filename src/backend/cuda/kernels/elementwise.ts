@@ -55,6 +55,12 @@ export const BINARY_KERNELS: Record<string, CudaKernel> = {
   LogicalOr: binaryKernel(BINARY.LogicalOr),
   FloorDiv: binaryKernel(BINARY.FloorDiv),
   Mod: binaryKernel(BINARY.Mod),
+  EluGrad: (args) => {
+    const dy = input(args, 'dy');
+    const y = input(args, 'y');
+    if (dy.dtype !== 'float32' || y.dtype !== 'float32') return undefined;
+    return binaryOp(args.backend, BINARY.EluGrad, dy, y);
+  },
 };
 
 /** Ops that also have an int32 form in the addon. */

@@ -166,6 +166,23 @@ export const NN_KERNELS: Record<string, CudaKernel> = {
     args.backend.addon.avgPoolGrad(args.backend.ptr(dy), args.backend.ptr(dx), poolParams(info));
     return dx;
   },
+  MaxPool: (args) => {
+    const x = input(args, 'x');
+    if (x.dtype !== 'float32' || x.shape.length !== 4) return undefined;
+    const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], attr(args, 'filterSize'), attr(args, 'strides'), 1, attr(args, 'pad'), attr(args, 'dimRoundingMode'));
+    const y = args.backend.makeOutput([info.batchSize, info.outHeight, info.outWidth, info.outChannels], 'float32');
+    args.backend.addon.maxPool(args.backend.ptr(x), args.backend.ptr(y), poolParams(info));
+    return y;
+  },
+  MaxPoolGrad: (args) => {
+    const dy = input(args, 'dy');
+    const x = input(args, 'input');
+    if (dy.dtype !== 'float32' || x.dtype !== 'float32' || x.shape.length !== 4) return undefined;
+    const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], attr(args, 'filterSize'), attr(args, 'strides'), 1, attr(args, 'pad'), attr(args, 'dimRoundingMode'));
+    const dx = args.backend.makeOutput(x.shape, 'float32');
+    args.backend.addon.maxPoolGrad(args.backend.ptr(x), args.backend.ptr(dy), args.backend.ptr(dx), poolParams(info));
+    return dx;
+  },
   FusedBatchNorm: (args) => {
     const x = input(args, 'x');
     const mean = input(args, 'mean');
