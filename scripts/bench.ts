@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: training-step and eval throughput of the CIFAR ResNets on every backend that loads,
- * against PyTorch on the same machine in the same run (when `python3 -c "import torch"` works).
+ * against PyTorch on the same machine in the same run (when `python3 -c "import torch"` works, or the
+ * Python named by $PYTHON has torch: a virtual environment's, say).
  *
  * Each (backend, model) pair runs in its own child process, so its peak RSS is its own. A train step is
  * src/train/step.ts's trainStep (forward in training mode, per-sample label-smoothed cross-entropy,
@@ -199,7 +200,7 @@ function runChildProcess(backend: string, model: string, options: Options, argv:
 }
 
 function findTorchPython(): { python: string; version: string } | null {
-  for (const python of ['/usr/bin/python3', 'python3']) {
+  for (const python of [process.env.PYTHON, '/usr/bin/python3', 'python3'].filter((p): p is string => Boolean(p))) {
     const probe = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
     if (probe.status === 0) return { python, version: probe.stdout.trim() };
   }
