@@ -389,6 +389,13 @@ export function createEmulatedAddon(): EmulatedAddon {
           }
       launched();
     },
+    batchedTranspose: (x, out, batch, rows, cols) => {
+      const xs = i32(x, batch * rows * cols, 'batchedTranspose');
+      const os = i32(out, batch * rows * cols, 'batchedTranspose out');
+      for (let b = 0; b < batch; b++)
+        for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) os[b * rows * cols + c * rows + r] = xs[b * rows * cols + r * cols + c]!;
+      launched();
+    },
     maxPool: (x, y, p) => {
       const [n, h, w, c, oh, ow] = p as [number, number, number, number, number, number];
       const xs = f32(x, n * h * w * c, 'maxPool');

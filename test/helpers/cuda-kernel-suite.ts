@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import type { CudaAddon } from '../../src/backend/cuda/addon.js';
 import { cudaFallbacks } from '../../src/backend/cuda.js';
+import { asBatchedTranspose } from '../../src/backend/cuda/kernels/shape.js';
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, RELU_GRAD, SGD_MOMENTUM } from '../../src/ops/kernel-names.js';
 import { buildModel } from '../../src/models/registry.js';
 import { perSampleCrossEntropy } from '../../src/train/loss.js';
@@ -189,6 +190,27 @@ describe(title, { skip: options.skip }, () => {
         tf.sum(t([20_000, 40], 22), 0),
       ];
     });
+  });
+
+  it('transposes: batched 2-D ones through the tiled kernel (partial tiles, int32), others through the strided copy', async () => {
+    await matchesCpu(() => {
+      const x = t([3, 45, 70], 40);
+      const nhwc = t([2, 9, 7, 33], 41);
+      return [
+        tf.transpose(t([37, 70], 42)), // [1, 0]
+        tf.transpose(x, [0, 2, 1]),
+        tf.transpose(x, [2, 0, 1]),
+        tf.transpose(nhwc, [0, 3, 1, 2]), // NHWC → NCHW
+        tf.transpose(tf.transpose(nhwc, [0, 3, 1, 2]), [0, 2, 3, 1]), // and back
+        tf.transpose(x, [1, 0, 2]), // not a batched 2-D transpose
+        tf.transpose(tf.tensor2d(Array.from({ length: 40 * 33 }, (_, i) => i), [40, 33], 'int32')),
+        tf.transpose(tf.zeros([0, 5])),
+      ];
+    });
+    assert.deepEqual(asBatchedTranspose([2, 9, 7, 33], [0, 3, 1, 2]), { batch: 2, rows: 63, cols: 33 });
+    assert.deepEqual(asBatchedTranspose([2, 9, 7, 33], [0, 2, 3, 1]), { batch: 2, rows: 9, cols: 231 });
+    assert.equal(asBatchedTranspose([3, 45, 70], [1, 0, 2]), null);
+    assert.equal(asBatchedTranspose([3, 45, 70], [0, 1, 2]), null);
   });
 
   it('copies: transpose, tile, slice, pad, concat, broadcastTo, gather, one-hot, cast, reshape', async () => {

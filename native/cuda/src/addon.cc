@@ -388,6 +388,15 @@ Napi::Value AvgPoolGrad(const Napi::CallbackInfo &info) {
   });
 }
 
+Napi::Value BatchedTranspose(const Napi::CallbackInfo &info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Runtime &rt = readyRuntime();
+    rt.launched(launchBatchedTranspose(rt.stream, pointerOf(info[0]), pointerOf(info[1]), integerOf(info[2]), integerOf(info[3]), integerOf(info[4])),
+                "batchedTranspose");
+    return info.Env().Undefined();
+  });
+}
+
 Napi::Value MaxPool(const Napi::CallbackInfo &info) {
   return guarded(info, [&]() -> Napi::Value {
     Runtime &rt = readyRuntime();
@@ -638,6 +647,7 @@ Napi::Object Initialize(Napi::Env env, Napi::Object exports) {
   exports.Set("softmax", Napi::Function::New(env, Softmax));
   exports.Set("avgPool", Napi::Function::New(env, AvgPool));
   exports.Set("avgPoolGrad", Napi::Function::New(env, AvgPoolGrad));
+  exports.Set("batchedTranspose", Napi::Function::New(env, BatchedTranspose));
   exports.Set("maxPool", Napi::Function::New(env, MaxPool));
   exports.Set("maxPoolGrad", Napi::Function::New(env, MaxPoolGrad));
   exports.Set("conv2d", Napi::Function::New(env, Conv2d));

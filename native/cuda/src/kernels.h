@@ -49,6 +49,9 @@ int launchCast(cudaStream_t s, DType from, DType to, bool toBool, const void *x,
  */
 int launchCopyStrided(cudaStream_t s, const void *src, long long srcOffset, const long long *srcStrides, const int *srcModulo,
                       void *dst, long long dstOffset, const long long *dstStrides, const int *shape, int rank);
+/** out [batch, cols, rows] = x [batch, rows, cols] of 4-byte elements, through shared-memory tiles (both
+ *  sides coalesced): NHWC ↔ NCHW, filter layouts, 2-D transposes. */
+int launchBatchedTranspose(cudaStream_t s, const void *x, void *out, long long batch, long long rows, long long cols);
 /** x viewed as [outer, reduce, inner] → out [outer, inner]; `scale` multiplies the result (Mean). */
 int launchReduce(cudaStream_t s, ReduceOp op, DType dtype, const void *x, void *out, long long outer, long long reduce,
                  long long inner, float scale, void *scratch, size_t scratchBytes);

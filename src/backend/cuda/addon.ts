@@ -28,6 +28,8 @@ export interface CudaAddon {
   select(condition: number, a: number, b: number, out: number, n: number, inner: number): void;
   cast(from: number, to: number, toBool: boolean, x: number, y: number, n: number): void;
   copyStrided(src: number, srcOffset: number, srcStrides: number[], srcModulo: number[] | null, dst: number, dstOffset: number, dstStrides: number[], shape: number[]): void;
+  /** out [batch, cols, rows] = x [batch, rows, cols], 4-byte elements, tiled through shared memory. */
+  batchedTranspose(x: number, out: number, batch: number, rows: number, cols: number): void;
   reduce(op: number, dtype: number, x: number, out: number, outer: number, reduce: number, inner: number, scale: number): void;
   argReduce(isMax: boolean, dtype: number, x: number, out: number, outer: number, reduce: number, inner: number): void;
   oneHot(indices: number, out: number, n: number, depth: number, onBits: number, offBits: number): void;

@@ -23,9 +23,31 @@ function copyBox(
 
 const copyable = (t: tf.TensorInfo) => t.dtype === 'float32' || t.dtype === 'int32' || t.dtype === 'bool';
 
+/**
+ * A permutation that keeps a prefix of axes and swaps two blocks after it ([0, 3, 1, 2]: NHWC → NCHW;
+ * [1, 0]; [0, 2, 1]) is a batched 2-D transpose of [batch, rows, cols]: the tiled kernel, coalesced on
+ * both sides, instead of the strided copy's per-element index arithmetic. Null for other permutations.
+ */
+export function asBatchedTranspose(shape: readonly number[], perm: readonly number[]): { batch: number; rows: number; cols: number } | null {
+  const n = perm.length;
+  let prefix = 0;
+  while (prefix < n && perm[prefix] === prefix) prefix++;
+  if (prefix >= n - 1) return null;
+  // perm[prefix..] must be [q, q+1, …, n−1, prefix, …, q−1] for some q.
+  const q = perm[prefix]!;
+  const rotated = [...Array.from({ length: n - q }, (_, i) => q + i), ...Array.from({ length: q - prefix }, (_, i) => prefix + i)];
+  if (q <= prefix || rotated.some((axis, i) => perm[prefix + i] !== axis)) return null;
+  return { batch: sizeOf(shape.slice(0, prefix)), rows: sizeOf(shape.slice(prefix, q)), cols: sizeOf(shape.slice(q)) };
+}
+
 export function transpose(backend: CudaBackend, x: tf.TensorInfo, perm: readonly number[]): tf.TensorInfo {
   const outShape = perm.map((p) => x.shape[p]!);
   const out = backend.makeOutput(outShape, x.dtype);
+  const batched = asBatchedTranspose(x.shape, perm);
+  if (batched) {
+    if (sizeOf(outShape) > 0) backend.addon.batchedTranspose(backend.ptr(x), backend.ptr(out), batched.batch, batched.rows, batched.cols);
+    return out;
+  }
   const strides = stridesOf(x.shape);
   copyBox(backend, x, 0, perm.map((p) => strides[p]!), out, 0, stridesOf(outShape), outShape);
   return out;
