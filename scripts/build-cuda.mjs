@@ -36,7 +36,7 @@ const HOW = 'install the CUDA toolkit 12 or 13 (nvcc), set CUDA_HOME if it is no
 
 /** The addon's sources in native/cuda/src: kernels (nvcc) and host code (the host C++ compiler). */
 const KERNEL_SOURCES = ['kernels.cu', 'reduce.cu'];
-const HOST_SOURCES = ['runtime.cc', 'libraries.cc', 'dnn.cc', 'addon.cc'];
+const HOST_SOURCES = ['runtime.cc', 'libraries.cc', 'dnn.cc', 'blas.cc', 'addon.cc'];
 
 /** Exit status under --strict: 1 a failed build, 3 (host emulation) a missing prerequisite. */
 const FAILED = 1;
@@ -155,7 +155,8 @@ async function buildHostEmulation() {
   const hostDir = path.join(root, 'native', 'cuda', 'host');
   const outDir = path.join(root, 'native', 'cuda', 'build-host');
   const output = path.join(outDir, 'infobatch_cuda_host.node');
-  const standIns = { 'libraries.cc': 'host_libraries.cc', 'dnn.cc': 'host_dnn.cc' };
+  // host_dnn.cc stands in for both cuDNN's dnn.cc and cuBLAS's blas.cc (null: nothing compiled for it).
+  const standIns = { 'libraries.cc': 'host_libraries.cc', 'dnn.cc': 'host_dnn.cc', 'blas.cc': null };
   const hostOnly = ['fake_runtime.cc', 'device_memory.cc', 'kernel_threads.cc', 'host_exports.cc'];
   const unavailable = (line) => done(false, `host emulation not built: ${line}`, UNAVAILABLE);
   if (process.arch !== 'x64') unavailable(`its kernel threads switch with x86-64 code, and this is ${process.arch}`);
@@ -191,8 +192,9 @@ async function buildHostEmulation() {
   };
   for (const name of KERNEL_SOURCES) compileKernels(path.join(sourceDir, name));
   for (const name of HOST_SOURCES) {
-    if (standIns[name]) compile(path.join(hostDir, standIns[name]));
-    else compile(path.join(sourceDir, name), name === 'addon.cc' ? ['-include', path.join(hostDir, 'host_module.h')] : []);
+    if (name in standIns) {
+      if (standIns[name]) compile(path.join(hostDir, standIns[name]));
+    } else compile(path.join(sourceDir, name), name === 'addon.cc' ? ['-include', path.join(hostDir, 'host_module.h')] : []);
   }
   for (const name of hostOnly) compile(path.join(hostDir, name));
   const addonObjects = objects.splice(0);

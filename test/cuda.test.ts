@@ -104,6 +104,17 @@ describe('--backend cuda and --precision on the command line', { skip: cliSource
     assert.doesNotMatch(stderr, /fashion|idx|no-data/i);
   });
 
+  it('a bad INFOBATCH_CUDA_CONV_LAYOUT is one line, exit 2, before any data is loaded (GPU or not)', () => {
+    process.env.INFOBATCH_CUDA_CONV_LAYOUT = 'nchw4';
+    try {
+      const { status, stderr } = runCli(scratch, ['train', '--backend', 'cuda', '--dataset', 'fashion-mnist', '--data_dir', join(scratch, 'no-data'), '--num_epoch', '1']);
+      assert.equal(status, 2, stderr);
+      assert.equal(stderr.trim(), 'infobatch: error: backend "cuda" is unavailable: INFOBATCH_CUDA_CONV_LAYOUT must be auto, nhwc or nchw, got "nchw4"');
+    } finally {
+      delete process.env.INFOBATCH_CUDA_CONV_LAYOUT;
+    }
+  });
+
   it('refuses tf32 and bf16 on backends that compute in fp32 only', () => {
     const { status, stderr } = runCli(scratch, ['train', '--backend', 'cpu', '--precision', 'bf16', '--dataset', 'synthetic', '--num_epoch', '1']);
     assert.equal(status, 2, stderr);

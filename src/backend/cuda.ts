@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { cublasVersionText, cudaVersionText, cudnnVersionText, loadCudaAddon, type CudaAddon, type CudaDeviceInfo } from './cuda/addon.js';
+import { CONV_LAYOUTS, cublasVersionText, cudaVersionText, cudnnVersionText, loadCudaAddon, type CudaAddon, type CudaDeviceInfo } from './cuda/addon.js';
 import { CudaBackend } from './cuda/backend.js';
 import { describeMissing, findCudaLibraries, type SearchEnvironment } from './cuda/libraries.js';
 import { CUDA_BACKEND, registerCudaBackend } from './cuda/register.js';
@@ -14,7 +14,15 @@ export const PRECISION_CODES: Record<Precision, number> = { fp32: 0, tf32: 1, bf
 
 let active: { addon: CudaAddon; device: CudaDeviceInfo } | null = null;
 
+/** $INFOBATCH_CUDA_CONV_LAYOUT: auto (default: per shape, the faster of NHWC and NCHW in fp32/tf32), nhwc or nchw. */
+function convLayoutSetting(): keyof typeof CONV_LAYOUTS {
+  const value = process.env.INFOBATCH_CUDA_CONV_LAYOUT ?? 'auto';
+  if (!Object.hasOwn(CONV_LAYOUTS, value)) throw new Error(`INFOBATCH_CUDA_CONV_LAYOUT must be auto, nhwc or nchw, got "${value}"`);
+  return value as keyof typeof CONV_LAYOUTS;
+}
+
 export async function activateCuda(precision: Precision, environment?: SearchEnvironment): Promise<{ tfName: string; detail: string }> {
+  const convLayout = convLayoutSetting();
   const addon = loadCudaAddon();
   if (!active) {
     const probe = addon.probe();
@@ -28,11 +36,12 @@ export async function activateCuda(precision: Precision, environment?: SearchEnv
     active = { addon, device };
   }
   active.addon.setPrecision(PRECISION_CODES[precision]);
+  active.addon.setConvLayout(CONV_LAYOUTS[convLayout]);
   const ok = await tf.setBackend(CUDA_BACKEND);
   if (!ok) throw new Error('tfjs could not initialize the cuda backend');
   await tf.ready();
   const d = active.device;
-  const detail = `${d.name} (compute ${d.computeCapability}, ${(d.memoryBytes / 2 ** 30).toFixed(0)} GiB), driver CUDA ${cudaVersionText(d.driverVersion)}, runtime ${cudaVersionText(d.runtimeVersion)}, cuDNN ${cudnnVersionText(d.cudnnVersion)}, cuBLAS ${cublasVersionText(d.cublasVersion)}, precision ${precision}`;
+  const detail = `${d.name} (compute ${d.computeCapability}, ${(d.memoryBytes / 2 ** 30).toFixed(0)} GiB), driver CUDA ${cudaVersionText(d.driverVersion)}, runtime ${cudaVersionText(d.runtimeVersion)}, cuDNN ${cudnnVersionText(d.cudnnVersion)}, cuBLAS ${cublasVersionText(d.cublasVersion)}, precision ${precision}${convLayout === 'auto' ? '' : `, convolutions ${convLayout.toUpperCase()}`}`;
   return { tfName: CUDA_BACKEND, detail };
 }
 

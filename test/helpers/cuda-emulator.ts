@@ -396,6 +396,9 @@ export function createEmulatedAddon(): EmulatedAddon {
         for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) os[b * rows * cols + c * rows + r] = xs[b * rows * cols + r * cols + c]!;
       launched();
     },
+    setConvLayout: (mode) => {
+      if (!Number.isInteger(mode) || mode < 0 || mode > 2) throw new Error('convolution layout must be 0 (auto), 1 (NHWC) or 2 (NCHW)');
+    },
     maxPool: (x, y, p) => {
       const [n, h, w, c, oh, ow] = p as [number, number, number, number, number, number];
       const xs = f32(x, n * h * w * c, 'maxPool');

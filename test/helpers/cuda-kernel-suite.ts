@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import type { CudaAddon } from '../../src/backend/cuda/addon.js';
+import { CONV_LAYOUTS, type CudaAddon } from '../../src/backend/cuda/addon.js';
 import { cudaFallbacks } from '../../src/backend/cuda.js';
 import { asBatchedTranspose } from '../../src/backend/cuda/kernels/shape.js';
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, RELU_GRAD, SGD_MOMENTUM } from '../../src/ops/kernel-names.js';
@@ -117,7 +117,15 @@ describe(title, { skip: options.skip }, () => {
         const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad), dy)))([x, f]);
         return [y, dx!, df!];
       };
-      await matchesCpu(build, 1e-5, 'fp32');
+      // Each convolution layout the fp32 search may pick, forced, then the search's own choice.
+      try {
+        for (const [name, mode] of [['nhwc', CONV_LAYOUTS.nhwc], ['nchw', CONV_LAYOUTS.nchw], ['auto', CONV_LAYOUTS.auto]] as const) {
+          addon.setConvLayout(mode);
+          await matchesCpu(build, 1e-5, `fp32 ${name}`);
+        }
+      } finally {
+        addon.setConvLayout(CONV_LAYOUTS.auto);
+      }
       addon.setPrecision(2);
       try {
         await matchesCpu(build, 2e-2, 'bf16'); // bf16 operands: ~3 significant digits
@@ -126,6 +134,10 @@ describe(title, { skip: options.skip }, () => {
       }
     });
   }
+
+  it('the convolution layout mode is checked', () => {
+    assert.throws(() => addon.setConvLayout(3), /convolution layout must be 0 \(auto\), 1 \(NHWC\) or 2 \(NCHW\)/);
+  });
 
   it('matmul: transposes, batches, a broadcast batch, the fused bias + relu; bf16 looser', async () => {
     const build = () => [

@@ -128,6 +128,11 @@ std::string convAlgorithms() { return "host emulation: plain loops, no cuDNN\n";
 
 void clearConvCache() {}
 
+// The loops above have no layouts to choose from; the mode is still checked as dnn.cc checks it.
+void setConvLayoutMode(int mode) {
+  if (mode < 0 || mode > 2) throw std::runtime_error("convolution layout must be 0 (auto), 1 (NHWC) or 2 (NCHW)");
+}
+
 void matmul(const float *a, const float *b, float *c, int batchA, int batchB, int m, int n, int k, bool transposeA, bool transposeB) {
   Runtime &rt = runtime();
   int batch = batchA > batchB ? batchA : batchB;

@@ -612,6 +612,14 @@ Napi::Value ConvAlgorithms(const Napi::CallbackInfo &info) {
   return guarded(info, [&]() -> Napi::Value { return Napi::String::New(info.Env(), convAlgorithms()); });
 }
 
+Napi::Value SetConvLayout(const Napi::CallbackInfo &info) {
+  return guarded(info, [&]() -> Napi::Value {
+    readyRuntime();
+    setConvLayoutMode((int)integerOf(info[0]));
+    return info.Env().Undefined();
+  });
+}
+
 Napi::Value ReleaseCaches(const Napi::CallbackInfo &info) {
   return guarded(info, [&]() -> Napi::Value {
     Runtime &rt = readyRuntime();
@@ -666,6 +674,7 @@ Napi::Object Initialize(Napi::Env env, Napi::Object exports) {
   exports.Set("clearTimes", Napi::Function::New(env, ClearTimes));
   exports.Set("convAlgorithms", Napi::Function::New(env, ConvAlgorithms));
   exports.Set("releaseCaches", Napi::Function::New(env, ReleaseCaches));
+  exports.Set("setConvLayout", Napi::Function::New(env, SetConvLayout));
   return exports;
 }
 

@@ -1,31 +1,61 @@
-#include "dnn.h"
+// Convolutions with cuDNN on the addon's stream, in the runtime's precision, in the memory layout that is
+// faster for each shape.
+//
+// Our tensors are NHWC (tfjs's layout) and filters HWIO. cuDNN takes NHWC activations with KRSC filters,
+// or NCHW with KCRS. With tensor cores (bf16) NHWC is cuDNN's native layout; for FMA float32 its NCHW
+// kernels are the older and often faster ones (TensorFlow's layout optimizer converts fp32 NHWC convs to
+// NCHW on GPUs for this reason). So in fp32 and tf32 the search, once per shape (like
+// torch.backends.cudnn.benchmark), times both: NHWC directly, and NCHW with the activations transposed in
+// and out (a tiled transpose kernel), and keeps the faster, transposes included. bf16 stays NHWC.
+#include <cfloat>
 #include <cstdio>
+#include <functional>
 #include <map>
+#include <optional>
 #include <set>
-#include <memory>
 #include <tuple>
-#include "kernels.h"
+#include <vector>
+#include "device_scratch.h"
+#include "dnn.h"
 
 namespace ib {
 namespace {
 
 enum class ConvKind { Forward = 0, BackwardData = 1, BackwardFilter = 2 };
+enum class ConvLayout { Nhwc = 0, Nchw = 1 };
+
+/** What setConvLayoutMode chose: 0 both timed per shape (NHWC only in bf16), 1 NHWC only, 2 NCHW only (not bf16). */
+int layoutMode = 0;
 
 /** cuDNN supports no algorithm (or rejects the descriptors) for a shape in the requested precision. */
 struct NoAlgorithm : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/** Descriptors and the algorithm cuDNN's search picked for one shape, kind and precision (kept for the process). */
+/** Descriptors and the algorithm the search picked for one shape, kind and precision (kept for the process). */
 struct ConvPlan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
+  ConvLayout layout = ConvLayout::Nhwc;
   int algo = -1;
   size_t workspace = 0;
+  /** cuDNN's time for the algorithm, and the GPU time of the layout changes around it (transposes, bf16). */
   float searchMs = 0;
+  float layoutMs = 0;
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
 };
+
+void destroyDescriptors(ConvPlan &plan) {
+  DnnApi &api = runtime().api;
+  if (plan.x) api.cudnnDestroyTensorDescriptor(plan.x);
+  if (plan.y) api.cudnnDestroyTensorDescriptor(plan.y);
+  if (plan.w) api.cudnnDestroyFilterDescriptor(plan.w);
+  if (plan.conv) api.cudnnDestroyConvolutionDescriptor(plan.conv);
+  plan.x = plan.y = nullptr;
+  plan.w = nullptr;
+  plan.conv = nullptr;
+}
 
 using PlanKey = std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int, int, int>;
 std::map<PlanKey, ConvPlan> plans;
@@ -47,35 +77,34 @@ cudnnMathType_t requestedMath(Precision p) {
   return CUDNN_FMA_MATH;
 }
 
-ConvPlan makeDescriptors(const ConvShape &s, Precision p);
-
-/** Descriptors a precision cannot have (a status error) count as "no algorithm", so bf16 can fall back. */
-ConvPlan makeDescriptorsOrThrow(const ConvShape &s, Precision p) {
-  try {
-    return makeDescriptors(s, p);
-  } catch (const OutOfMemory &) {
-    throw;
-  } catch (const std::runtime_error &error) {
-    throw NoAlgorithm(error.what());
-  }
-}
-
-ConvPlan makeDescriptors(const ConvShape &s, Precision p) {
+ConvPlan makeDescriptors(const ConvShape &s, Precision p, ConvLayout layout) {
   DnnApi &api = runtime().api;
   ConvPlan plan;
-  cudnnDataType_t type = dataTypeOf(p);
-  checkCudnn(api.cudnnCreateTensorDescriptor(&plan.x), "cudnnCreateTensorDescriptor");
-  checkCudnn(api.cudnnCreateTensorDescriptor(&plan.y), "cudnnCreateTensorDescriptor");
-  checkCudnn(api.cudnnCreateFilterDescriptor(&plan.w), "cudnnCreateFilterDescriptor");
-  checkCudnn(api.cudnnCreateConvolutionDescriptor(&plan.conv), "cudnnCreateConvolutionDescriptor");
-  checkCudnn(api.cudnnSetTensor4dDescriptor(plan.x, CUDNN_TENSOR_NHWC, type, s.n, s.c, s.h, s.w), "cudnnSetTensor4dDescriptor(x)");
-  checkCudnn(api.cudnnSetTensor4dDescriptor(plan.y, CUDNN_TENSOR_NHWC, type, s.n, s.k, s.oh, s.ow), "cudnnSetTensor4dDescriptor(y)");
-  // NHWC filters are KRSC: [out, kh, kw, in].
-  checkCudnn(api.cudnnSetFilter4dDescriptor(plan.w, type, CUDNN_TENSOR_NHWC, s.k, s.c, s.kh, s.kw), "cudnnSetFilter4dDescriptor");
-  // tfjs (and PyTorch) convolutions are cross-correlations; accumulate in float for every precision.
-  checkCudnn(api.cudnnSetConvolution2dDescriptor(plan.conv, s.padH, s.padW, s.strideH, s.strideW, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
-             "cudnnSetConvolution2dDescriptor");
-  checkCudnn(api.cudnnSetConvolutionMathType(plan.conv, requestedMath(p)), "cudnnSetConvolutionMathType");
+  plan.layout = layout;
+  try {
+    cudnnDataType_t type = dataTypeOf(p);
+    cudnnTensorFormat_t format = layout == ConvLayout::Nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+    checkCudnn(api.cudnnCreateTensorDescriptor(&plan.x), "cudnnCreateTensorDescriptor");
+    checkCudnn(api.cudnnCreateTensorDescriptor(&plan.y), "cudnnCreateTensorDescriptor");
+    checkCudnn(api.cudnnCreateFilterDescriptor(&plan.w), "cudnnCreateFilterDescriptor");
+    checkCudnn(api.cudnnCreateConvolutionDescriptor(&plan.conv), "cudnnCreateConvolutionDescriptor");
+    // The dimensions are given as n, c, h, w whatever the format.
+    checkCudnn(api.cudnnSetTensor4dDescriptor(plan.x, format, type, s.n, s.c, s.h, s.w), "cudnnSetTensor4dDescriptor(x)");
+    checkCudnn(api.cudnnSetTensor4dDescriptor(plan.y, format, type, s.n, s.k, s.oh, s.ow), "cudnnSetTensor4dDescriptor(y)");
+    // Filters: NHWC means KRSC ([out, kh, kw, in]), NCHW means KCRS.
+    checkCudnn(api.cudnnSetFilter4dDescriptor(plan.w, type, format, s.k, s.c, s.kh, s.kw), "cudnnSetFilter4dDescriptor");
+    // tfjs (and PyTorch) convolutions are cross-correlations; accumulate in float for every precision.
+    checkCudnn(api.cudnnSetConvolution2dDescriptor(plan.conv, s.padH, s.padW, s.strideH, s.strideW, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+               "cudnnSetConvolution2dDescriptor");
+    checkCudnn(api.cudnnSetConvolutionMathType(plan.conv, requestedMath(p)), "cudnnSetConvolutionMathType");
+  } catch (const OutOfMemory &) {
+    destroyDescriptors(plan);
+    throw;
+  } catch (const std::runtime_error &error) {
+    // Descriptors a precision or layout cannot have count as "no algorithm": bf16 falls back to fp32.
+    destroyDescriptors(plan);
+    throw NoAlgorithm(error.what());
+  }
   return plan;
 }
 
@@ -111,21 +140,15 @@ void choose(ConvPlan &plan, const Perf *results, int count, Precision p, const c
 /** Runs `body(workspace, bytes)` with a workspace of `bytes` from the allocator, freed after (stream-ordered). */
 template <typename Body>
 void withWorkspace(size_t bytes, Body body) {
-  Runtime &rt = runtime();
-  void *workspace = bytes ? rt.allocate(bytes) : nullptr;
-  try {
-    body(workspace, bytes);
-  } catch (...) {
-    rt.release(workspace);
-    throw;
-  }
-  rt.release(workspace);
+  if (bytes == 0) return body(nullptr, 0);
+  Scratch workspace(bytes);
+  body(workspace.ptr, bytes);
 }
 
-/** The search runs once per shape (like torch.backends.cudnn.benchmark), with a raw cudaMalloc'd workspace
- *  that goes straight back to the device so the pool does not keep its size cached. */
+/** The search runs once per shape, with a raw cudaMalloc'd workspace that goes straight back to the device
+ *  so the pool does not keep its size cached. */
 template <typename Search>
-void searchOnce(Search search) {
+void withSearchWorkspace(Search search) {
   size_t limit = searchWorkspaceLimit();
   void *workspace = nullptr;
   if (limit > 0 && cudaMalloc(&workspace, limit) != cudaSuccess) {
@@ -143,250 +166,314 @@ void searchOnce(Search search) {
 }
 
 /** A failed search: in bf16 the caller falls back to fp32 for the shape; otherwise it is an error. */
-void checkFind(cudnnStatus_t status, const char *what) {
+void checkFind(cudnnStatus_t status, const std::string &what) {
   try {
-    checkCudnn(status, what);
+    checkCudnn(status, what.c_str());
   } catch (const std::runtime_error &error) {
     throw NoAlgorithm(error.what());
   }
 }
 
-const void *one() { static const float v = 1.f; return &v; }
-const void *zero() { static const float v = 0.f; return &v; }
-
-/** A temporary device buffer, freed (stream-ordered) when it goes out of scope. */
-struct Scratch {
-  void *ptr = nullptr;
-  explicit Scratch(size_t bytes) : ptr(runtime().allocate(bytes)) {}
-  ~Scratch() { try { runtime().release(ptr); } catch (...) {} }
-  Scratch(const Scratch &) = delete;
-  Scratch &operator=(const Scratch &) = delete;
-};
-
-/** HWIO [kh, kw, in, out] → KRSC [out, kh, kw, in] (or back), both contiguous. */
-void transposeFilter(const ConvShape &s, const float *src, float *dst, bool toKrsc) {
+/** GPU time in ms of what `body` enqueues (waits for it: only the once-per-shape search uses this). */
+template <typename Body>
+float gpuMs(Body body) {
   Runtime &rt = runtime();
-  long long kh = s.kh, kw = s.kw, ci = s.c, co = s.k;
-  if (toKrsc) {
-    int box[4] = {(int)co, (int)kh, (int)kw, (int)ci};
-    long long srcStrides[4] = {1, kw * ci * co, ci * co, co};
-    long long dstStrides[4] = {kh * kw * ci, kw * ci, ci, 1};
-    rt.launched(launchCopyStrided(rt.stream, src, 0, srcStrides, nullptr, dst, 0, dstStrides, box, 4), "filter transpose");
-  } else {
-    int box[4] = {(int)kh, (int)kw, (int)ci, (int)co};
-    long long srcStrides[4] = {kw * ci, ci, 1, kh * kw * ci};
-    long long dstStrides[4] = {kw * ci * co, ci * co, co, 1};
-    rt.launched(launchCopyStrided(rt.stream, src, 0, srcStrides, nullptr, dst, 0, dstStrides, box, 4), "filter transpose");
+  cudaEvent_t start = nullptr, stop = nullptr;
+  checkCuda(cudaEventCreate(&start), "cudaEventCreate");
+  checkCuda(cudaEventCreate(&stop), "cudaEventCreate");
+  float ms = 0;
+  try {
+    checkCuda(cudaEventRecord(start, rt.stream), "cudaEventRecord");
+    body();
+    checkCuda(cudaEventRecord(stop, rt.stream), "cudaEventRecord");
+    checkCuda(cudaEventSynchronize(stop), "cudaEventSynchronize");
+    checkCuda(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
+  } catch (...) {
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    throw;
   }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return ms;
 }
 
-long long inputSize(const ConvShape &s) { return (long long)s.n * s.h * s.w * s.c; }
-long long outputSize(const ConvShape &s) { return (long long)s.n * s.oh * s.ow * s.k; }
-long long filterSize(const ConvShape &s) { return (long long)s.k * s.kh * s.kw * s.c; }
+// ---- operands in the plan's layout and precision
 
-/** In bf16 the operands are converted into temporaries; otherwise the float buffers are used as they are. */
-const void *asOperand(const float *x, long long n, Precision p, std::unique_ptr<Scratch> &holder) {
-  if (p != Precision::Bf16) return x;
+void transposed(const float *src, float *dst, long long batch, long long rows, long long cols) {
   Runtime &rt = runtime();
-  holder = std::make_unique<Scratch>((size_t)n * 2);
-  rt.launched(launchToBf16(rt.stream, x, holder->ptr, n), "to bf16");
-  return holder->ptr;
+  rt.launched(launchBatchedTranspose(rt.stream, src, dst, batch, rows, cols), "layout transpose");
 }
 
-/** Where cuDNN writes a result of n elements: `out` itself, or in bf16 a temporary that finish() converts into it. */
-struct ResultBuffer {
-  ResultBuffer(float *out, long long n, Precision p) : out_(out), n_(n) {
-    if (p == Precision::Bf16) bf16_ = std::make_unique<Scratch>((size_t)n * 2);
+/** The two inputs and the output of one cuDNN call, the temporaries behind them (freed, stream-ordered,
+ *  with this object), and what writes the output back into the caller's buffer. */
+struct Operands {
+  const void *in0 = nullptr;
+  const void *in1 = nullptr;
+  void *out = nullptr;
+  std::function<void()> finish = [] {};
+  std::vector<std::unique_ptr<Scratch>> temporaries;
+
+  float *floats(long long n) {
+    temporaries.push_back(std::make_unique<Scratch>((size_t)n * 4));
+    return static_cast<float *>(temporaries.back()->ptr);
   }
-  void *operand() const { return bf16_ ? bf16_->ptr : out_; }
-  void finish() const {
+  void *bf16s(long long n) {
+    temporaries.push_back(std::make_unique<Scratch>((size_t)n * 2));
+    return temporaries.back()->ptr;
+  }
+  /** v itself, or in bf16 a converted copy. */
+  const void *asPrecision(const float *v, long long n, Precision p) {
+    if (p != Precision::Bf16) return v;
+    void *converted = bf16s(n);
     Runtime &rt = runtime();
-    if (bf16_) rt.launched(launchFromBf16(rt.stream, bf16_->ptr, out_, n_), "from bf16");
+    rt.launched(launchToBf16(rt.stream, v, converted, n), "to bf16");
+    return converted;
   }
-
- private:
-  float *out_;
-  long long n_;
-  std::unique_ptr<Scratch> bf16_;
+  /** An NHWC activation [n, hw, c] as the call reads it: NCHW [n, c, hw] if the layout says so. */
+  const void *activation(const float *x, long long n, long long hw, long long c, ConvLayout layout, Precision p) {
+    const float *v = x;
+    if (layout == ConvLayout::Nchw) {
+      float *t = floats(n * hw * c);
+      transposed(x, t, n, hw, c);
+      v = t;
+    }
+    return asPrecision(v, n * hw * c, p);
+  }
+  /** An HWIO filter [rs, c, k] as KRSC [k, rs, c], or KCRS [k, c, rs] for NCHW. */
+  const void *filter(const float *f, const ConvShape &s, ConvLayout layout, Precision p) {
+    long long rs = (long long)s.kh * s.kw, c = s.c, k = s.k;
+    float *krsc = floats(rs * c * k);
+    transposed(f, krsc, 1, rs * c, k);
+    const float *v = krsc;
+    if (layout == ConvLayout::Nchw) {
+      float *kcrs = floats(rs * c * k);
+      transposed(krsc, kcrs, k, rs, c);
+      v = kcrs;
+    }
+    return asPrecision(v, rs * c * k, p);
+  }
+  /** Where the call writes an activation result for dst (NHWC [n, hw, c]): dst itself, or a temporary that
+   *  finish() converts from bf16 and transposes from NCHW into dst. */
+  void *activationResult(float *dst, long long n, long long hw, long long c, ConvLayout layout, Precision p) {
+    if (layout == ConvLayout::Nhwc && p != Precision::Bf16) return dst;
+    long long size = n * hw * c;
+    float *f32 = layout == ConvLayout::Nhwc ? dst : floats(size);
+    void *target = p == Precision::Bf16 ? bf16s(size) : f32;
+    finish = [=] {
+      Runtime &rt = runtime();
+      if (target != f32) rt.launched(launchFromBf16(rt.stream, target, f32, size), "from bf16");
+      if (f32 != dst) transposed(f32, dst, n, c, hw);
+    };
+    return target;
+  }
+  /** Where the filter gradient lands (KRSC, or KCRS for NCHW; bf16 in bf16); finish() makes it HWIO in dst. */
+  void *filterResult(float *dst, const ConvShape &s, ConvLayout layout, Precision p) {
+    long long rs = (long long)s.kh * s.kw, c = s.c, k = s.k, size = rs * c * k;
+    float *krsc = floats(size);
+    float *kcrs = layout == ConvLayout::Nchw ? floats(size) : nullptr;
+    float *f32 = kcrs ? kcrs : krsc;
+    void *target = p == Precision::Bf16 ? bf16s(size) : f32;
+    finish = [=] {
+      Runtime &rt = runtime();
+      if (target != f32) rt.launched(launchFromBf16(rt.stream, target, f32, size), "from bf16");
+      if (kcrs) transposed(kcrs, krsc, k, c, rs);
+      transposed(krsc, dst, 1, k, rs * c);
+    };
+    return target;
+  }
 };
 
 /**
- * The cuDNN search and call of each kind, over its two inputs and one output in cuDNN's argument order:
- * forward (x, w) → y; backward data (w, dy) → dx; backward filter (x, dy) → dw.
+ * Per kind: the cuDNN search and call over its two inputs and one output in cuDNN's argument order
+ * (forward (x, w) → y; backward data (w, dy) → dx; backward filter (x, dy) → dw), and how our buffers
+ * (in the caller's order: forward (x, filter, y), backward data (dy, filter, dx), backward filter (x, dy,
+ * dfilter)) become those operands.
  */
 template <ConvKind kind>
 struct ConvCalls;
+
+constexpr int kMaxResults = 16;
 
 template <>
 struct ConvCalls<ConvKind::Forward> {
   using Algo = cudnnConvolutionFwdAlgo_t;
   static constexpr const char *what = "the convolution";
-  static cudnnStatus_t find(DnnApi &api, cudnnHandle_t h, const ConvPlan &c, const void *x, const void *w, void *y, cudnnAlgoPerf<Algo> *results,
-                            int *count, void *ws, size_t bytes) {
-    return api.cudnnFindConvolutionForwardAlgorithmEx(h, c.x, x, c.w, w, c.conv, c.y, y, kMaxResults, count, results, ws, bytes);
+  static Operands operands(const ConvShape &s, const float *x, const float *filter, float *y, ConvLayout layout, Precision p) {
+    Operands o;
+    o.in0 = o.activation(x, s.n, (long long)s.h * s.w, s.c, layout, p);
+    o.in1 = o.filter(filter, s, layout, p);
+    o.out = o.activationResult(y, s.n, (long long)s.oh * s.ow, s.k, layout, p);
+    return o;
   }
-  static cudnnStatus_t run(DnnApi &api, cudnnHandle_t h, const ConvPlan &c, const void *x, const void *w, void *y, void *ws, size_t bytes) {
-    return api.cudnnConvolutionForward(h, one(), c.x, x, c.w, w, c.conv, (Algo)c.algo, ws, bytes, zero(), c.y, y);
+  static cudnnStatus_t find(const ConvPlan &c, const Operands &o, cudnnAlgoPerf<Algo> *results, int *count, void *ws, size_t bytes) {
+    Runtime &rt = runtime();
+    return rt.api.cudnnFindConvolutionForwardAlgorithmEx(rt.cudnn, c.x, o.in0, c.w, o.in1, c.conv, c.y, o.out, kMaxResults, count, results, ws, bytes);
   }
-  static constexpr int kMaxResults = 16;
+  static cudnnStatus_t run(const ConvPlan &c, const Operands &o, void *ws, size_t bytes) {
+    Runtime &rt = runtime();
+    return rt.api.cudnnConvolutionForward(rt.cudnn, one(), c.x, o.in0, c.w, o.in1, c.conv, (Algo)c.algo, ws, bytes, zero(), c.y, o.out);
+  }
 };
 
 template <>
 struct ConvCalls<ConvKind::BackwardData> {
   using Algo = cudnnConvolutionBwdDataAlgo_t;
   static constexpr const char *what = "the convolution's input gradient";
-  static cudnnStatus_t find(DnnApi &api, cudnnHandle_t h, const ConvPlan &c, const void *w, const void *dy, void *dx, cudnnAlgoPerf<Algo> *results,
-                            int *count, void *ws, size_t bytes) {
-    return api.cudnnFindConvolutionBackwardDataAlgorithmEx(h, c.w, w, c.y, dy, c.conv, c.x, dx, kMaxResults, count, results, ws, bytes);
+  static Operands operands(const ConvShape &s, const float *dy, const float *filter, float *dx, ConvLayout layout, Precision p) {
+    Operands o;
+    o.in0 = o.filter(filter, s, layout, p);
+    o.in1 = o.activation(dy, s.n, (long long)s.oh * s.ow, s.k, layout, p);
+    o.out = o.activationResult(dx, s.n, (long long)s.h * s.w, s.c, layout, p);
+    return o;
   }
-  static cudnnStatus_t run(DnnApi &api, cudnnHandle_t h, const ConvPlan &c, const void *w, const void *dy, void *dx, void *ws, size_t bytes) {
-    return api.cudnnConvolutionBackwardData(h, one(), c.w, w, c.y, dy, c.conv, (Algo)c.algo, ws, bytes, zero(), c.x, dx);
+  static cudnnStatus_t find(const ConvPlan &c, const Operands &o, cudnnAlgoPerf<Algo> *results, int *count, void *ws, size_t bytes) {
+    Runtime &rt = runtime();
+    return rt.api.cudnnFindConvolutionBackwardDataAlgorithmEx(rt.cudnn, c.w, o.in0, c.y, o.in1, c.conv, c.x, o.out, kMaxResults, count, results, ws, bytes);
   }
-  static constexpr int kMaxResults = 16;
+  static cudnnStatus_t run(const ConvPlan &c, const Operands &o, void *ws, size_t bytes) {
+    Runtime &rt = runtime();
+    return rt.api.cudnnConvolutionBackwardData(rt.cudnn, one(), c.w, o.in0, c.y, o.in1, c.conv, (Algo)c.algo, ws, bytes, zero(), c.x, o.out);
+  }
 };
 
 template <>
 struct ConvCalls<ConvKind::BackwardFilter> {
   using Algo = cudnnConvolutionBwdFilterAlgo_t;
   static constexpr const char *what = "the convolution's filter gradient";
-  static cudnnStatus_t find(DnnApi &api, cudnnHandle_t h, const ConvPlan &c, const void *x, const void *dy, void *dw, cudnnAlgoPerf<Algo> *results,
-                            int *count, void *ws, size_t bytes) {
-    return api.cudnnFindConvolutionBackwardFilterAlgorithmEx(h, c.x, x, c.y, dy, c.conv, c.w, dw, kMaxResults, count, results, ws, bytes);
+  static Operands operands(const ConvShape &s, const float *x, const float *dy, float *dfilter, ConvLayout layout, Precision p) {
+    Operands o;
+    o.in0 = o.activation(x, s.n, (long long)s.h * s.w, s.c, layout, p);
+    o.in1 = o.activation(dy, s.n, (long long)s.oh * s.ow, s.k, layout, p);
+    o.out = o.filterResult(dfilter, s, layout, p);
+    return o;
   }
-  static cudnnStatus_t run(DnnApi &api, cudnnHandle_t h, const ConvPlan &c, const void *x, const void *dy, void *dw, void *ws, size_t bytes) {
-    return api.cudnnConvolutionBackwardFilter(h, one(), c.x, x, c.y, dy, c.conv, (Algo)c.algo, ws, bytes, zero(), c.w, dw);
+  static cudnnStatus_t find(const ConvPlan &c, const Operands &o, cudnnAlgoPerf<Algo> *results, int *count, void *ws, size_t bytes) {
+    Runtime &rt = runtime();
+    return rt.api.cudnnFindConvolutionBackwardFilterAlgorithmEx(rt.cudnn, c.x, o.in0, c.y, o.in1, c.conv, c.w, o.out, kMaxResults, count, results, ws, bytes);
   }
-  static constexpr int kMaxResults = 16;
+  static cudnnStatus_t run(const ConvPlan &c, const Operands &o, void *ws, size_t bytes) {
+    Runtime &rt = runtime();
+    return rt.api.cudnnConvolutionBackwardFilter(rt.cudnn, one(), c.x, o.in0, c.y, o.in1, c.conv, (Algo)c.algo, ws, bytes, zero(), c.w, o.out);
+  }
 };
 
-/** Runs one convolution call on prepared operands: the algorithm is searched once per shape, kind and
- *  precision (like torch.backends.cudnn.benchmark) and cached with its descriptors. */
+std::vector<ConvLayout> layoutsFor(Precision p) {
+  if (p == Precision::Bf16 || layoutMode == 1) return {ConvLayout::Nhwc};
+  if (layoutMode == 2) return {ConvLayout::Nchw};
+  return {ConvLayout::Nhwc, ConvLayout::Nchw};
+}
+
+/** cuDNN's search in each candidate layout; the fastest with its layout changes counted (they are timed
+ *  only when there is a choice). Writes garbage into `out`, which the real call then overwrites. */
 template <ConvKind kind>
-void runPlanned(Precision p, const ConvShape &s, const void *in0, const void *in1, void *out) {
+ConvPlan searchPlan(Precision p, const ConvShape &s, const float *a, const float *b, float *out) {
+  using Calls = ConvCalls<kind>;
+  std::vector<ConvLayout> layouts = layoutsFor(p);
+  bool timeLayouts = layouts.size() > 1;
+  std::optional<ConvPlan> best;
+  std::string failures;
+  for (ConvLayout layout : layouts) {
+    ConvPlan plan;
+    try {
+      plan = makeDescriptors(s, p, layout);
+      std::optional<Operands> o;
+      float prepareMs = 0;
+      if (timeLayouts) prepareMs = gpuMs([&] { o.emplace(Calls::operands(s, a, b, out, layout, p)); });
+      else o.emplace(Calls::operands(s, a, b, out, layout, p));
+      withSearchWorkspace([&](void *ws, size_t bytes) {
+        cudnnAlgoPerf<typename Calls::Algo> results[kMaxResults];
+        int count = 0;
+        checkFind(Calls::find(plan, *o, results, &count, ws, bytes), std::string("the algorithm search for ") + Calls::what);
+        choose(plan, results, count, p, Calls::what);
+      });
+      plan.layoutMs = prepareMs + (timeLayouts ? gpuMs([&] { o->finish(); }) : 0.f);
+    } catch (const NoAlgorithm &error) {
+      destroyDescriptors(plan);
+      failures += std::string(failures.empty() ? "" : "; ") + error.what();
+      continue;
+    } catch (...) {
+      destroyDescriptors(plan);
+      throw;
+    }
+    if (!best || plan.searchMs + plan.layoutMs < best->searchMs + best->layoutMs) {
+      if (best) destroyDescriptors(*best);
+      best = plan;
+    } else {
+      destroyDescriptors(plan);
+    }
+  }
+  if (!best) throw NoAlgorithm(failures);
+  return *best;
+}
+
+/** One convolution call: the plan for the shape (searched the first time), the operands in its layout and
+ *  precision, the call, and the result written back. */
+template <ConvKind kind>
+void runConvolution(Precision p, const ConvShape &s, const float *a, const float *b, float *out) {
   using Calls = ConvCalls<kind>;
   Runtime &rt = runtime();
   PlanKey key = keyOf(kind, s, p);
   auto found = plans.find(key);
-  if (found == plans.end()) {
-    ConvPlan plan = makeDescriptorsOrThrow(s, p);
-    searchOnce([&](void *ws, size_t bytes) {
-      cudnnAlgoPerf<typename Calls::Algo> results[Calls::kMaxResults];
-      int count = 0;
-      checkFind(Calls::find(rt.api, rt.cudnn, plan, in0, in1, out, results, &count, ws, bytes), (std::string("the algorithm search for ") + Calls::what).c_str());
-      choose(plan, results, count, p, Calls::what);
-    });
-    found = plans.emplace(key, plan).first;
-  }
+  if (found == plans.end()) found = plans.emplace(key, searchPlan<kind>(p, s, a, b, out)).first;
   const ConvPlan &plan = found->second;
-  withWorkspace(plan.workspace, [&](void *ws, size_t bytes) { checkCudnn(Calls::run(rt.api, rt.cudnn, plan, in0, in1, out, ws, bytes), Calls::what); });
+  Operands o = Calls::operands(s, a, b, out, plan.layout, p);
+  withWorkspace(plan.workspace, [&](void *ws, size_t bytes) { checkCudnn(Calls::run(plan, o, ws, bytes), Calls::what); });
   rt.dispatches += 1;
-}
-
-void convForwardIn(Precision p, const ConvShape &s, const float *x, const float *filter, float *y) {
-  Scratch krsc((size_t)filterSize(s) * 4);
-  transposeFilter(s, filter, (float *)krsc.ptr, true);
-  std::unique_ptr<Scratch> xb, wb;
-  ResultBuffer result(y, outputSize(s), p);
-  runPlanned<ConvKind::Forward>(p, s, asOperand(x, inputSize(s), p, xb), asOperand((const float *)krsc.ptr, filterSize(s), p, wb), result.operand());
-  result.finish();
-}
-
-void convBackwardDataIn(Precision p, const ConvShape &s, const float *dy, const float *filter, float *dx) {
-  Scratch krsc((size_t)filterSize(s) * 4);
-  transposeFilter(s, filter, (float *)krsc.ptr, true);
-  std::unique_ptr<Scratch> wb, dyb;
-  ResultBuffer result(dx, inputSize(s), p);
-  runPlanned<ConvKind::BackwardData>(p, s, asOperand((const float *)krsc.ptr, filterSize(s), p, wb), asOperand(dy, outputSize(s), p, dyb),
-                                     result.operand());
-  result.finish();
-}
-
-void convBackwardFilterIn(Precision p, const ConvShape &s, const float *x, const float *dy, float *dfilter) {
-  std::unique_ptr<Scratch> xb, dyb;
-  // The gradient comes out in KRSC (bf16 in bf16 mode); converted and transposed to HWIO after.
-  Scratch krsc((size_t)filterSize(s) * 4);
-  ResultBuffer result((float *)krsc.ptr, filterSize(s), p);
-  runPlanned<ConvKind::BackwardFilter>(p, s, asOperand(x, inputSize(s), p, xb), asOperand(dy, outputSize(s), p, dyb), result.operand());
-  result.finish();
-  transposeFilter(s, (const float *)krsc.ptr, dfilter, false);
+  o.finish();
 }
 
 /** bf16 where cuDNN has an algorithm for the shape, else fp32 for that shape (e.g. the 3-channel stem). */
 std::set<PlanKey> bf16Unsupported;
 
-template <typename Run>
-void inPrecision(ConvKind kind, const ConvShape &s, Run run) {
+template <ConvKind kind>
+void inPrecision(const ConvShape &s, const float *a, const float *b, float *out) {
   Precision p = runtime().precision;
   if (p == Precision::Bf16 && bf16Unsupported.count(keyOf(kind, s, p))) p = Precision::Fp32;
   try {
-    run(p);
+    runConvolution<kind>(p, s, a, b, out);
   } catch (const NoAlgorithm &) {
     if (p != Precision::Bf16) throw;
     bf16Unsupported.insert(keyOf(kind, s, p));
-    run(Precision::Fp32);
+    runConvolution<kind>(Precision::Fp32, s, a, b, out);
   }
 }
 
 }  // namespace
 
-void convForward(const ConvShape &s, const float *x, const float *filter, float *y) {
-  inPrecision(ConvKind::Forward, s, [&](Precision p) { convForwardIn(p, s, x, filter, y); });
-}
-void convBackwardData(const ConvShape &s, const float *dy, const float *filter, float *dx) {
-  inPrecision(ConvKind::BackwardData, s, [&](Precision p) { convBackwardDataIn(p, s, dy, filter, dx); });
-}
+void convForward(const ConvShape &s, const float *x, const float *filter, float *y) { inPrecision<ConvKind::Forward>(s, x, filter, y); }
+void convBackwardData(const ConvShape &s, const float *dy, const float *filter, float *dx) { inPrecision<ConvKind::BackwardData>(s, dy, filter, dx); }
 void convBackwardFilter(const ConvShape &s, const float *x, const float *dy, float *dfilter) {
-  inPrecision(ConvKind::BackwardFilter, s, [&](Precision p) { convBackwardFilterIn(p, s, x, dy, dfilter); });
+  inPrecision<ConvKind::BackwardFilter>(s, x, dy, dfilter);
 }
 
 std::string convAlgorithms() {
   static const char *kinds[] = {"fwd", "bwd-data", "bwd-filter"};
   static const char *precisions[] = {"fp32", "tf32", "bf16"};
+  static const char *layouts[] = {"NHWC", "NCHW"};
   std::string out;
   for (const auto &[key, plan] : plans) {
-    char line[256];
-    std::snprintf(line, sizeof line, "%s %s n%d h%d w%d c%d k%d %dx%d s%d p%d: algo %d math %d, %.3f ms, workspace %.1f MiB\n",
+    char line[320];
+    std::snprintf(line, sizeof line, "%s %s n%d h%d w%d c%d k%d %dx%d s%d p%d: %s algo %d math %d, %.3f ms + %.3f ms layout, workspace %.1f MiB\n",
                   kinds[std::get<0>(key)], precisions[std::get<1>(key)], std::get<2>(key), std::get<3>(key), std::get<4>(key), std::get<5>(key),
-                  std::get<6>(key), std::get<7>(key), std::get<8>(key), std::get<11>(key), std::get<13>(key), plan.algo, (int)plan.math,
-                  plan.searchMs, plan.workspace / 1048576.0);
+                  std::get<6>(key), std::get<7>(key), std::get<8>(key), std::get<11>(key), std::get<13>(key), layouts[(int)plan.layout], plan.algo,
+                  (int)plan.math, plan.searchMs, plan.layoutMs, plan.workspace / 1048576.0);
     out += line;
   }
   return out;
 }
 
 void clearConvCache() {
-  DnnApi &api = runtime().api;
-  for (auto &[key, plan] : plans) {
-    api.cudnnDestroyTensorDescriptor(plan.x);
-    api.cudnnDestroyTensorDescriptor(plan.y);
-    api.cudnnDestroyFilterDescriptor(plan.w);
-    api.cudnnDestroyConvolutionDescriptor(plan.conv);
-  }
+  for (auto &[key, plan] : plans) destroyDescriptors(plan);
   plans.clear();
+  bf16Unsupported.clear();
 }
 
-void matmul(const float *a, const float *b, float *c, int batchA, int batchB, int m, int n, int k, bool transposeA, bool transposeB) {
-  Runtime &rt = runtime();
-  Precision p = rt.precision;
-  int batch = batchA > batchB ? batchA : batchB;
-  if (m == 0 || n == 0 || batch == 0) return;
-  if (k == 0) {
-    rt.launched(launchFill(rt.stream, c, (long long)batch * m * n, 0), "matmul (k = 0)");
-    return;
-  }
-  std::unique_ptr<Scratch> ab, bb;
-  const void *ao = asOperand(a, (long long)batchA * m * k, p, ab);
-  const void *bo = asOperand(b, (long long)batchB * k * n, p, bb);
-  cudaDataType operandType = p == Precision::Bf16 ? CUDA_R_16BF : CUDA_R_32F;
-  cublasComputeType_t compute = p == Precision::Tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-  // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: swap the operands and the m/n roles.
-  long long strideA = batchA == 1 ? 0 : (long long)m * k;
-  long long strideB = batchB == 1 ? 0 : (long long)k * n;
-  checkCublas(rt.api.cublasGemmStridedBatchedEx(rt.cublas, transposeB ? CUBLAS_OP_T : CUBLAS_OP_N, transposeA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, one(),
-                                                bo, operandType, transposeB ? k : n, strideB, ao, operandType, transposeA ? m : k, strideA, zero(), c,
-                                                CUDA_R_32F, n, (long long)m * n, batch, compute, CUBLAS_GEMM_DEFAULT),
-              "cublasGemmStridedBatchedEx");
-  rt.dispatches += 1;
+void setConvLayoutMode(int mode) {
+  if (mode < 0 || mode > 2) throw std::runtime_error("convolution layout must be 0 (auto), 1 (NHWC) or 2 (NCHW)");
+  if (mode == layoutMode) return;
+  layoutMode = mode;
+  clearConvCache();
 }
 
 }  // namespace ib

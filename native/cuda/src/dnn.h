@@ -1,4 +1,4 @@
-// Convolutions (cuDNN) and matrix products (cuBLAS) on the addon's stream, in the runtime's precision.
+// Convolutions (cuDNN, dnn.cc) and matrix products (cuBLAS, blas.cc) on the addon's stream, in the runtime's precision.
 #pragma once
 #include <string>
 #include "runtime.h"
@@ -19,6 +19,9 @@ void convBackwardFilter(const ConvShape &shape, const float *x, const float *dy,
 /** One line per cached algorithm choice: its shape key, the algorithm, its time and workspace. */
 std::string convAlgorithms();
 void clearConvCache();
+/** 0: per shape, the faster of NHWC and NCHW (transposes counted) in fp32/tf32, NHWC in bf16; 1: NHWC only;
+ *  2: NCHW only (bf16 stays NHWC). Clears the algorithm cache when it changes. */
+void setConvLayoutMode(int mode);
 
 /** Row-major C[b] = op(A[b])·op(B[b]) (m×k by k×n); a batch of 1 broadcasts over the other's. */
 void matmul(const float *a, const float *b, float *c, int batchA, int batchB, int m, int n, int k, bool transposeA, bool transposeB);

@@ -62,6 +62,8 @@ export interface CudaAddon {
   elapsedMs(from: number, to: number): number;
   clearTimes(): void;
   convAlgorithms(): string;
+  /** Convolution layouts: 0 the faster of NHWC and NCHW per shape (fp32/tf32; bf16 stays NHWC), 1 NHWC, 2 NCHW. */
+  setConvLayout(mode: number): void;
   releaseCaches(): void;
 }
 
@@ -104,6 +106,8 @@ export const BINARY = {
   EluGrad: 20,
 } as const;
 export const REDUCE = { Sum: 0, Max: 1, Min: 2, Prod: 3, Any: 4, All: 5 } as const;
+/** setConvLayout's modes, by the names $INFOBATCH_CUDA_CONV_LAYOUT takes. */
+export const CONV_LAYOUTS = { auto: 0, nhwc: 1, nchw: 2 } as const;
 
 /** Where the build puts the addon; INFOBATCH_CUDA_ADDON overrides it. Same depth from src/ and dist/. */
 export const CUDA_ADDON_PATH = process.env.INFOBATCH_CUDA_ADDON ?? fileURLToPath(new URL('../../../native/cuda/build/infobatch_cuda.node', import.meta.url));
