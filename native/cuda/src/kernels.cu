@@ -266,120 +266,117 @@ __global__ void softmaxKernel(const float *x, float *y, long long rows, int cols
 
 struct PoolParams { int n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl; };
 
-__device__ __forceinline__ int windowCount(const PoolParams &p, int oy, int ox) {
+/** An NHWC position: batch, row, column, channel. */
+struct PoolAt { int b, y, x, c; };
+
+/** Element i of an NHWC tensor of `height` × `width` × p.c per image. */
+__device__ __forceinline__ PoolAt positionOf(long long i, const PoolParams &p, int height, int width) {
+  PoolAt at;
+  at.c = (int)(i % p.c);
+  long long rest = i / p.c;
+  at.x = (int)(rest % width);
+  rest /= width;
+  at.y = (int)(rest % height);
+  at.b = (int)(rest / height);
+  return at;
+}
+
+/** Output rows [yLo, yHi] and columns [xLo, xHi]. */
+struct PoolRange { int yLo, yHi, xLo, xHi; };
+
+/** The outputs whose windows [o·stride − pad, o·stride − pad + k) may hold input pixel `at` (callers still
+ *  check each window's bounds). */
+__device__ __forceinline__ PoolRange outputsCovering(const PoolAt &at, const PoolParams &p) {
+  int ny = at.y + p.pt - p.kh + 1, nx = at.x + p.pl - p.kw + 1;
+  return PoolRange{ny <= 0 ? 0 : (ny + p.sh - 1) / p.sh, min(p.oh - 1, (at.y + p.pt) / p.sh), nx <= 0 ? 0 : (nx + p.sw - 1) / p.sw,
+                   min(p.ow - 1, (at.x + p.pl) / p.sw)};
+}
+
+/** Visits the in-bounds input pixels of output (b, oy, ox, c)'s window in row-major order: visit(index). */
+template <typename Visit>
+__device__ __forceinline__ void forWindow(const PoolParams &p, int b, int oy, int ox, int c, Visit visit) {
   int y0 = oy * p.sh - p.pt, x0 = ox * p.sw - p.pl;
-  int ys = max(y0, 0), ye = min(y0 + p.kh, p.h), xs = max(x0, 0), xe = min(x0 + p.kw, p.w);
-  return max(ye - ys, 0) * max(xe - xs, 0);
-}
-
-__global__ void avgPoolKernel(const float *x, float *y, PoolParams p) {
-  long long total = (long long)p.n * p.oh * p.ow * p.c;
-  IB_GRID_STRIDE(i, total) {
-    int c = (int)(i % p.c);
-    long long rest = i / p.c;
-    int ox = (int)(rest % p.ow); rest /= p.ow;
-    int oy = (int)(rest % p.oh);
-    int b = (int)(rest / p.oh);
-    int y0 = oy * p.sh - p.pt, x0 = ox * p.sw - p.pl;
-    float sum = 0.f;
-    for (int dy = 0; dy < p.kh; ++dy) {
-      int yy = y0 + dy;
-      if (yy < 0 || yy >= p.h) continue;
-      for (int dx = 0; dx < p.kw; ++dx) {
-        int xx = x0 + dx;
-        if (xx < 0 || xx >= p.w) continue;
-        sum += x[(((long long)b * p.h + yy) * p.w + xx) * p.c + c];
-      }
-    }
-    int count = windowCount(p, oy, ox);
-    y[i] = count > 0 ? sum / count : 0.f;
-  }
-}
-
-__global__ void avgPoolGradKernel(const float *dy, float *dx, PoolParams p) {
-  long long total = (long long)p.n * p.h * p.w * p.c;
-  IB_GRID_STRIDE(i, total) {
-    int c = (int)(i % p.c);
-    long long rest = i / p.c;
-    int xx = (int)(rest % p.w); rest /= p.w;
-    int yy = (int)(rest % p.h);
-    int b = (int)(rest / p.h);
-    // Output positions whose window [o·stride − pad, o·stride − pad + k) holds the pixel.
-    int ny = yy + p.pt - p.kh + 1, nx = xx + p.pl - p.kw + 1;
-    int oyLo = ny <= 0 ? 0 : (ny + p.sh - 1) / p.sh, oyHi = min(p.oh - 1, (yy + p.pt) / p.sh);
-    int oxLo = nx <= 0 ? 0 : (nx + p.sw - 1) / p.sw, oxHi = min(p.ow - 1, (xx + p.pl) / p.sw);
-    float sum = 0.f;
-    for (int oy = oyLo; oy <= oyHi; ++oy) {
-      int y0 = oy * p.sh - p.pt;
-      if (yy < y0 || yy >= y0 + p.kh) continue;
-      for (int ox = oxLo; ox <= oxHi; ++ox) {
-        int x0 = ox * p.sw - p.pl;
-        if (xx < x0 || xx >= x0 + p.kw) continue;
-        sum += dy[(((long long)b * p.oh + oy) * p.ow + ox) * p.c + c];
-      }
-    }
-    // tfjs's AvgPoolGrad divides by the whole window (kh·kw), padding included, although its forward
-    // divides by the in-bounds count: matched here, as every tfjs backend does.
-    dx[i] = sum / (p.kh * p.kw);
-  }
-}
-
-/** The image-relative index of the first maximum of an output's window (row-major), or −1 if the window
- *  holds no value above −∞ (padding only, or NaN and −∞ only). */
-__device__ __forceinline__ long long windowArgMax(const float *x, const PoolParams &p, int b, int oy, int ox, int c, float *best) {
-  int y0 = oy * p.sh - p.pt, x0 = ox * p.sw - p.pl;
-  float value = -INFINITY;
-  long long at = -1;
   for (int dy = 0; dy < p.kh; ++dy) {
     int yy = y0 + dy;
     if (yy < 0 || yy >= p.h) continue;
     for (int dx = 0; dx < p.kw; ++dx) {
       int xx = x0 + dx;
       if (xx < 0 || xx >= p.w) continue;
-      long long i = (((long long)b * p.h + yy) * p.w + xx) * p.c + c;
-      if (x[i] > value) {
-        value = x[i];
-        at = i;
-      }
+      visit((((long long)b * p.h + yy) * p.w + xx) * p.c + c);
     }
   }
+}
+
+__device__ __forceinline__ bool windowHolds(const PoolParams &p, int oy, int ox, const PoolAt &at) {
+  int y0 = oy * p.sh - p.pt, x0 = ox * p.sw - p.pl;
+  return at.y >= y0 && at.y < y0 + p.kh && at.x >= x0 && at.x < x0 + p.kw;
+}
+
+__device__ __forceinline__ long long outputIndex(const PoolParams &p, int b, int oy, int ox, int c) {
+  return (((long long)b * p.oh + oy) * p.ow + ox) * p.c + c;
+}
+
+__global__ void avgPoolKernel(const float *x, float *y, PoolParams p) {
+  IB_GRID_STRIDE(i, (long long)p.n * p.oh * p.ow * p.c) {
+    PoolAt o = positionOf(i, p, p.oh, p.ow);
+    float sum = 0.f;
+    int count = 0;
+    forWindow(p, o.b, o.y, o.x, o.c, [&](long long at) {
+      sum += x[at];
+      ++count;
+    });
+    y[i] = count > 0 ? sum / count : 0.f;
+  }
+}
+
+__global__ void avgPoolGradKernel(const float *dy, float *dx, PoolParams p) {
+  IB_GRID_STRIDE(i, (long long)p.n * p.h * p.w * p.c) {
+    PoolAt at = positionOf(i, p, p.h, p.w);
+    PoolRange r = outputsCovering(at, p);
+    float sum = 0.f;
+    for (int oy = r.yLo; oy <= r.yHi; ++oy)
+      for (int ox = r.xLo; ox <= r.xHi; ++ox)
+        if (windowHolds(p, oy, ox, at)) sum += dy[outputIndex(p, at.b, oy, ox, at.c)];
+    // tfjs's AvgPoolGrad divides by the whole window (kh·kw), padding included, although its forward
+    // divides by the in-bounds count: matched here, as every tfjs backend does.
+    dx[i] = sum / (p.kh * p.kw);
+  }
+}
+
+/** The first maximum (row-major) of output (b, oy, ox, c)'s window: its input index, or −1 if the window
+ *  holds no value above −∞ (padding only, or NaN and −∞ only); `best` gets the maximum (−∞ if none). */
+__device__ __forceinline__ long long windowArgMax(const float *x, const PoolParams &p, int b, int oy, int ox, int c, float *best) {
+  float value = -INFINITY;
+  long long argMax = -1;
+  forWindow(p, b, oy, ox, c, [&](long long at) {
+    if (x[at] > value) {
+      value = x[at];
+      argMax = at;
+    }
+  });
   *best = value;
-  return at;
+  return argMax;
 }
 
 __global__ void maxPoolKernel(const float *x, float *y, PoolParams p) {
-  long long total = (long long)p.n * p.oh * p.ow * p.c;
-  IB_GRID_STRIDE(i, total) {
-    int c = (int)(i % p.c);
-    long long rest = i / p.c;
-    int ox = (int)(rest % p.ow); rest /= p.ow;
-    int oy = (int)(rest % p.oh);
-    int b = (int)(rest / p.oh);
+  IB_GRID_STRIDE(i, (long long)p.n * p.oh * p.ow * p.c) {
+    PoolAt o = positionOf(i, p, p.oh, p.ow);
     float best;
-    windowArgMax(x, p, b, oy, ox, c, &best);
+    windowArgMax(x, p, o.b, o.y, o.x, o.c, &best);
     y[i] = best;
   }
 }
 
 /** One thread per input element: sums dy over the windows whose first maximum it is. */
 __global__ void maxPoolGradKernel(const float *x, const float *dy, float *dx, PoolParams p) {
-  long long total = (long long)p.n * p.h * p.w * p.c;
-  IB_GRID_STRIDE(i, total) {
-    int c = (int)(i % p.c);
-    long long rest = i / p.c;
-    int xx = (int)(rest % p.w); rest /= p.w;
-    int yy = (int)(rest % p.h);
-    int b = (int)(rest / p.h);
-    int ny = yy + p.pt - p.kh + 1, nx = xx + p.pl - p.kw + 1;
-    int oyLo = ny <= 0 ? 0 : (ny + p.sh - 1) / p.sh, oyHi = min(p.oh - 1, (yy + p.pt) / p.sh);
-    int oxLo = nx <= 0 ? 0 : (nx + p.sw - 1) / p.sw, oxHi = min(p.ow - 1, (xx + p.pl) / p.sw);
+  IB_GRID_STRIDE(i, (long long)p.n * p.h * p.w * p.c) {
+    PoolAt at = positionOf(i, p, p.h, p.w);
+    PoolRange r = outputsCovering(at, p);
     float sum = 0.f;
-    for (int oy = oyLo; oy <= oyHi; ++oy) {
-      for (int ox = oxLo; ox <= oxHi; ++ox) {
-        float best;
-        if (windowArgMax(x, p, b, oy, ox, c, &best) == i) sum += dy[(((long long)b * p.oh + oy) * p.ow + ox) * p.c + c];
-      }
-    }
+    float best;
+    for (int oy = r.yLo; oy <= r.yHi; ++oy)
+      for (int ox = r.xLo; ox <= r.xHi; ++ox)
+        if (windowArgMax(x, p, at.b, oy, ox, at.c, &best) == i) sum += dy[outputIndex(p, at.b, oy, ox, at.c)];
     dx[i] = sum;
   }
 }

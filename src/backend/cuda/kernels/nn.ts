@@ -91,6 +91,37 @@ function poolParams(info: ConvInfo): number[] {
   return [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
 }
 
+type PoolCall = (backend: CudaBackend, x: tf.TensorInfo, y: tf.TensorInfo, params: number[]) => void;
+type PoolGradCall = (backend: CudaBackend, x: tf.TensorInfo, dy: tf.TensorInfo, dx: tf.TensorInfo, params: number[]) => void;
+
+function poolInfo(args: Parameters<CudaKernel>[0], xShape: readonly number[]): ConvInfo {
+  return tf.backend_util.computePool2DInfo(xShape as [number, number, number, number], attr(args, 'filterSize'), attr(args, 'strides'), 1, attr(args, 'pad'), attr(args, 'dimRoundingMode'));
+}
+
+/** AvgPool / MaxPool: NHWC float32, {filterSize, strides, pad, dimRoundingMode}. */
+function poolKernel(call: PoolCall): CudaKernel {
+  return (args) => {
+    const x = input(args, 'x');
+    if (x.dtype !== 'float32' || x.shape.length !== 4) return undefined;
+    const info = poolInfo(args, x.shape);
+    const y = args.backend.makeOutput([info.batchSize, info.outHeight, info.outWidth, info.outChannels], 'float32');
+    call(args.backend, x, y, poolParams(info));
+    return y;
+  };
+}
+
+/** AvgPoolGrad / MaxPoolGrad: inputs {dy, input (, output)}, the forward's attributes. */
+function poolGradKernel(call: PoolGradCall): CudaKernel {
+  return (args) => {
+    const dy = input(args, 'dy');
+    const x = input(args, 'input');
+    if (dy.dtype !== 'float32' || x.dtype !== 'float32' || x.shape.length !== 4) return undefined;
+    const dx = args.backend.makeOutput(x.shape, 'float32');
+    call(args.backend, x, dy, dx, poolParams(poolInfo(args, x.shape)));
+    return dx;
+  };
+}
+
 /** Per-channel vectors of a BatchNorm: float32 of the channel count. */
 function channelVector(t: tf.TensorInfo | undefined, channels: number): boolean {
   return !t || (t.dtype === 'float32' && sizeOf(t.shape) === channels);
@@ -149,40 +180,10 @@ export const NN_KERNELS: Record<string, CudaKernel> = {
     const product = matmul(args);
     return product && epilogue(args.backend, product, bias, activation, attr<number>(args, 'leakyreluAlpha') ?? 0.2);
   },
-  AvgPool: (args) => {
-    const x = input(args, 'x');
-    if (x.dtype !== 'float32' || x.shape.length !== 4) return undefined;
-    const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], attr(args, 'filterSize'), attr(args, 'strides'), 1, attr(args, 'pad'), attr(args, 'dimRoundingMode'));
-    const y = args.backend.makeOutput([info.batchSize, info.outHeight, info.outWidth, info.outChannels], 'float32');
-    args.backend.addon.avgPool(args.backend.ptr(x), args.backend.ptr(y), poolParams(info));
-    return y;
-  },
-  AvgPoolGrad: (args) => {
-    const dy = input(args, 'dy');
-    const x = input(args, 'input');
-    if (dy.dtype !== 'float32' || x.shape.length !== 4) return undefined;
-    const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], attr(args, 'filterSize'), attr(args, 'strides'), 1, attr(args, 'pad'));
-    const dx = args.backend.makeOutput(x.shape, 'float32');
-    args.backend.addon.avgPoolGrad(args.backend.ptr(dy), args.backend.ptr(dx), poolParams(info));
-    return dx;
-  },
-  MaxPool: (args) => {
-    const x = input(args, 'x');
-    if (x.dtype !== 'float32' || x.shape.length !== 4) return undefined;
-    const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], attr(args, 'filterSize'), attr(args, 'strides'), 1, attr(args, 'pad'), attr(args, 'dimRoundingMode'));
-    const y = args.backend.makeOutput([info.batchSize, info.outHeight, info.outWidth, info.outChannels], 'float32');
-    args.backend.addon.maxPool(args.backend.ptr(x), args.backend.ptr(y), poolParams(info));
-    return y;
-  },
-  MaxPoolGrad: (args) => {
-    const dy = input(args, 'dy');
-    const x = input(args, 'input');
-    if (dy.dtype !== 'float32' || x.dtype !== 'float32' || x.shape.length !== 4) return undefined;
-    const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], attr(args, 'filterSize'), attr(args, 'strides'), 1, attr(args, 'pad'), attr(args, 'dimRoundingMode'));
-    const dx = args.backend.makeOutput(x.shape, 'float32');
-    args.backend.addon.maxPoolGrad(args.backend.ptr(x), args.backend.ptr(dy), args.backend.ptr(dx), poolParams(info));
-    return dx;
-  },
+  AvgPool: poolKernel((b, x, y, params) => b.addon.avgPool(b.ptr(x), b.ptr(y), params)),
+  AvgPoolGrad: poolGradKernel((b, _x, dy, dx, params) => b.addon.avgPoolGrad(b.ptr(dy), b.ptr(dx), params)),
+  MaxPool: poolKernel((b, x, y, params) => b.addon.maxPool(b.ptr(x), b.ptr(y), params)),
+  MaxPoolGrad: poolGradKernel((b, x, dy, dx, params) => b.addon.maxPoolGrad(b.ptr(x), b.ptr(dy), b.ptr(dx), params)),
   FusedBatchNorm: (args) => {
     const x = input(args, 'x');
     const mean = input(args, 'mean');
