@@ -5,8 +5,8 @@ import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { loadCudaAddon } from '../src/backend/cuda/addon.js';
-import { describeMissing, findCudaLibraries, type SearchEnvironment } from '../src/backend/cuda/libraries.js';
+import { loadCudaAddon, type CudaAddon } from '../src/backend/cuda/addon.js';
+import { describeMissing, findCudaLibraries, type CudaLibraries, type SearchEnvironment } from '../src/backend/cuda/libraries.js';
 import { activateCuda } from '../src/backend/cuda.js';
 import { defineCudaKernelSuite } from './helpers/cuda-kernel-suite.js';
 import { cliSourcesPresent, runCli } from './helpers/run-cli.js';
@@ -77,6 +77,30 @@ describe('cuda library discovery', () => {
     const line = describeMissing(search);
     assert.match(line, /^cuBLAS 12 or 13 .* not found \(looked in \/ld, .*nvidia\/cudnn\/lib, .*\/usr\/lib\/x86_64-linux-gnu\); pip install nvidia-cudnn-cu12/);
     assert.ok(!line.includes('\n'));
+  });
+});
+
+/** The real cuDNN and cuBLAS where this machine has them (pip wheels, CUDA_HOME…), and the built addon. */
+function realLibrariesAndAddon(): { libraries: CudaLibraries; addon: CudaAddon } | string {
+  const search = findCudaLibraries();
+  if (!search.found) return `no cuDNN/cuBLAS here (${search.missing.join(', ')})`;
+  try {
+    return { libraries: search.libraries, addon: loadCudaAddon() };
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+const real = realLibrariesAndAddon();
+
+describe("the addon with this machine's cuDNN and cuBLAS", { skip: typeof real === 'string' ? real : false }, () => {
+  it('opens them and binds every function it declares (init then stops at the device, without a GPU)', { skip: typeof real !== 'string' && real.addon.probe().deviceCount > 0 ? 'a GPU is here: the GPU tests cover init' : false }, () => {
+    const { libraries, addon } = real as Exclude<typeof real, string>;
+    // Libraries and symbols come first in init; a missing library or symbol would say "cannot load" or "not found in".
+    assert.throws(() => addon.init({ ...libraries, device: 0 }), (error: Error) => {
+      assert.doesNotMatch(error.message, /cannot load|not found in/);
+      assert.match(error.message, /cudaSetDevice/);
+      return true;
+    });
   });
 });
 

@@ -7,6 +7,10 @@
 // NCHW on GPUs for this reason). So in fp32 and tf32 the search, once per shape (like
 // torch.backends.cudnn.benchmark), times both: NHWC directly, and NCHW with the activations transposed in
 // and out (a tiled transpose kernel), and keeps the faster, transposes included. bf16 stays NHWC.
+//
+// The search benchmarks every algorithm, which costs far more than a step; a shape seen once gets cuDNN's
+// heuristic choice (no benchmark) and is searched when it comes again. InfoBatch's pruned epochs end with
+// a partial batch of a new size each epoch: that batch must not pay a search each time.
 #include <cfloat>
 #include <cstdio>
 #include <functional>
@@ -44,6 +48,8 @@ struct ConvPlan {
   float searchMs = 0;
   float layoutMs = 0;
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+  /** False for cuDNN's heuristic choice on a shape's first call; the next call searches. */
+  bool searched = false;
 };
 
 void destroyDescriptors(ConvPlan &plan) {
@@ -306,6 +312,10 @@ struct ConvCalls<ConvKind::Forward> {
     o.out = o.activationResult(y, s.n, (long long)s.oh * s.ow, s.k, layout, p);
     return o;
   }
+  static cudnnStatus_t heuristic(const ConvPlan &c, cudnnAlgoPerf<Algo> *results, int *count) {
+    Runtime &rt = runtime();
+    return rt.api.cudnnGetConvolutionForwardAlgorithm_v7(rt.cudnn, c.x, c.w, c.conv, c.y, kMaxResults, count, results);
+  }
   static cudnnStatus_t find(const ConvPlan &c, const Operands &o, cudnnAlgoPerf<Algo> *results, int *count, void *ws, size_t bytes) {
     Runtime &rt = runtime();
     return rt.api.cudnnFindConvolutionForwardAlgorithmEx(rt.cudnn, c.x, o.in0, c.w, o.in1, c.conv, c.y, o.out, kMaxResults, count, results, ws, bytes);
@@ -327,6 +337,10 @@ struct ConvCalls<ConvKind::BackwardData> {
     o.out = o.activationResult(dx, s.n, (long long)s.h * s.w, s.c, layout, p);
     return o;
   }
+  static cudnnStatus_t heuristic(const ConvPlan &c, cudnnAlgoPerf<Algo> *results, int *count) {
+    Runtime &rt = runtime();
+    return rt.api.cudnnGetConvolutionBackwardDataAlgorithm_v7(rt.cudnn, c.w, c.y, c.conv, c.x, kMaxResults, count, results);
+  }
   static cudnnStatus_t find(const ConvPlan &c, const Operands &o, cudnnAlgoPerf<Algo> *results, int *count, void *ws, size_t bytes) {
     Runtime &rt = runtime();
     return rt.api.cudnnFindConvolutionBackwardDataAlgorithmEx(rt.cudnn, c.w, o.in0, c.y, o.in1, c.conv, c.x, o.out, kMaxResults, count, results, ws, bytes);
@@ -347,6 +361,10 @@ struct ConvCalls<ConvKind::BackwardFilter> {
     o.in1 = o.activation(dy, s.n, (long long)s.oh * s.ow, s.k, layout, p);
     o.out = o.filterResult(dfilter, s, layout, p);
     return o;
+  }
+  static cudnnStatus_t heuristic(const ConvPlan &c, cudnnAlgoPerf<Algo> *results, int *count) {
+    Runtime &rt = runtime();
+    return rt.api.cudnnGetConvolutionBackwardFilterAlgorithm_v7(rt.cudnn, c.x, c.y, c.conv, c.w, kMaxResults, count, results);
   }
   static cudnnStatus_t find(const ConvPlan &c, const Operands &o, cudnnAlgoPerf<Algo> *results, int *count, void *ws, size_t bytes) {
     Runtime &rt = runtime();
@@ -404,7 +422,26 @@ ConvPlan searchPlan(Precision p, const ConvShape &s, const float *a, const float
     }
   }
   if (!best) throw NoAlgorithm(failures);
+  best->searched = true;
   return *best;
+}
+
+/** cuDNN's heuristic pick for a shape's first call, in NHWC (or the forced layout): no benchmark, no sync. */
+template <ConvKind kind>
+ConvPlan heuristicPlan(Precision p, const ConvShape &s) {
+  using Calls = ConvCalls<kind>;
+  ConvPlan plan = makeDescriptors(s, p, layoutsFor(p).front());
+  try {
+    cudnnAlgoPerf<typename Calls::Algo> results[kMaxResults];
+    int count = 0;
+    checkFind(Calls::heuristic(plan, results, &count), std::string("the heuristic choice for ") + Calls::what);
+    choose(plan, results, count, p, Calls::what);
+  } catch (...) {
+    destroyDescriptors(plan);
+    throw;
+  }
+  plan.searchMs = -1;  // not measured
+  return plan;
 }
 
 /** One convolution call: the plan for the shape (searched the first time), the operands in its layout and
@@ -415,7 +452,13 @@ void runConvolution(Precision p, const ConvShape &s, const float *a, const float
   Runtime &rt = runtime();
   PlanKey key = keyOf(kind, s, p);
   auto found = plans.find(key);
-  if (found == plans.end()) found = plans.emplace(key, searchPlan<kind>(p, s, a, b, out)).first;
+  if (found == plans.end()) {
+    found = plans.emplace(key, heuristicPlan<kind>(p, s)).first;
+  } else if (!found->second.searched) {
+    ConvPlan searched = searchPlan<kind>(p, s, a, b, out);
+    destroyDescriptors(found->second);
+    found->second = searched;
+  }
   const ConvPlan &plan = found->second;
   Operands o = Calls::operands(s, a, b, out, plan.layout, p);
   withWorkspace(plan.workspace, [&](void *ws, size_t bytes) { checkCudnn(Calls::run(plan, o, ws, bytes), Calls::what); });
@@ -454,10 +497,13 @@ std::string convAlgorithms() {
   std::string out;
   for (const auto &[key, plan] : plans) {
     char line[320];
-    std::snprintf(line, sizeof line, "%s %s n%d h%d w%d c%d k%d %dx%d s%d p%d: %s algo %d math %d, %.3f ms + %.3f ms layout, workspace %.1f MiB\n",
+    char timing[64];
+    if (plan.searched) std::snprintf(timing, sizeof timing, "%.3f ms + %.3f ms layout", plan.searchMs, plan.layoutMs);
+    else std::snprintf(timing, sizeof timing, "heuristic (seen once, not searched)");
+    std::snprintf(line, sizeof line, "%s %s n%d h%d w%d c%d k%d %dx%d s%d p%d: %s algo %d math %d, %s, workspace %.1f MiB\n",
                   kinds[std::get<0>(key)], precisions[std::get<1>(key)], std::get<2>(key), std::get<3>(key), std::get<4>(key), std::get<5>(key),
                   std::get<6>(key), std::get<7>(key), std::get<8>(key), std::get<11>(key), std::get<13>(key), layouts[(int)plan.layout], plan.algo,
-                  (int)plan.math, plan.searchMs, plan.layoutMs, plan.workspace / 1048576.0);
+                  (int)plan.math, timing, plan.workspace / 1048576.0);
     out += line;
   }
   return out;

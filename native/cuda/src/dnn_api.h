@@ -68,6 +68,15 @@ enum cublasGemmAlgo_t { CUBLAS_GEMM_DEFAULT = -1 };
   X(cudnnSetConvolution2dDescriptor, cudnnStatus_t,                                                                  \
     (cudnnConvolutionDescriptor_t, int, int, int, int, int, int, cudnnConvolutionMode_t, cudnnDataType_t))           \
   X(cudnnSetConvolutionMathType, cudnnStatus_t, (cudnnConvolutionDescriptor_t, cudnnMathType_t))                     \
+  X(cudnnGetConvolutionForwardAlgorithm_v7, cudnnStatus_t,                                                           \
+    (cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t, cudnnConvolutionDescriptor_t,                  \
+     cudnnTensorDescriptor_t, int, int *, cudnnAlgoPerf<cudnnConvolutionFwdAlgo_t> *))                              \
+  X(cudnnGetConvolutionBackwardDataAlgorithm_v7, cudnnStatus_t,                                                      \
+    (cudnnHandle_t, cudnnFilterDescriptor_t, cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,                  \
+     cudnnTensorDescriptor_t, int, int *, cudnnAlgoPerf<cudnnConvolutionBwdDataAlgo_t> *))                          \
+  X(cudnnGetConvolutionBackwardFilterAlgorithm_v7, cudnnStatus_t,                                                    \
+    (cudnnHandle_t, cudnnTensorDescriptor_t, cudnnTensorDescriptor_t, cudnnConvolutionDescriptor_t,                  \
+     cudnnFilterDescriptor_t, int, int *, cudnnAlgoPerf<cudnnConvolutionBwdFilterAlgo_t> *))                        \
   X(cudnnFindConvolutionForwardAlgorithmEx, cudnnStatus_t,                                                           \
     (cudnnHandle_t, cudnnTensorDescriptor_t, const void *, cudnnFilterDescriptor_t, const void *,                    \
      cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, void *, int, int *,                                      \
