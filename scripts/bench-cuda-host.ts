@@ -1,0 +1,97 @@
+/**
+ * `npm run bench:cuda-host`: the cuda backend's host side alone, on any machine. The backend runs against
+ * an addon whose every call returns at once (no GPU, no data), so what is timed is tfjs's engine, our
+ * kernels' TypeScript and the N-API calls they would make: the floor under a step's wall time on a GPU,
+ * and a step is host-bound where this exceeds the GPU's time for it. Prints host ms per step (median and
+ * minimum after warm-up), tfjs kernel calls and addon calls per step by name, and the uploads' sizes.
+ *
+ *   npm run bench:cuda-host -- [--model ResNet18] [--batch 256] [--steps 20]
+ */
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import type { CudaAddon, CudaStats } from '../src/backend/cuda/addon.js';
+import { registerCudaBackend } from '../src/backend/cuda/register.js';
+import { buildModel, isModelName, MODEL_NAMES } from '../src/models/registry.js';
+import { makeTrainStep } from './gpu-check-train-step.js';
+
+const ZERO_STATS: CudaStats = { dispatches: 0, uploads: 0, downloads: 0, bytesInUse: 0, bytesReserved: 0, peakBytesInUse: 0, pinnedBytes: 0, deviceFreeBytes: 0, deviceTotalBytes: 0 };
+
+/** An addon that does nothing: addresses are counted out, reads return zeros, every other call is a no-op. */
+function idleAddon(calls: Map<string, number>, uploads: number[]): CudaAddon {
+  let next = 4096;
+  const behaviour: Partial<CudaAddon> = {
+    malloc: (bytes) => {
+      const ptr = next;
+      next += Math.ceil(bytes / 256) * 256 + 256;
+      return ptr;
+    },
+    upload: (_ptr, values) => void uploads.push(values.length),
+    readSync: (_ptr, out) => void out.fill(0),
+    readAsync: async (_ptr, bytes) => new ArrayBuffer(bytes),
+    stats: () => ZERO_STATS,
+    markTime: () => 0,
+    elapsedMs: () => 0,
+    convAlgorithms: () => '',
+  };
+  return new Proxy(behaviour, {
+    get(target, name: string) {
+      const call = (target as Record<string, ((...args: unknown[]) => unknown) | undefined>)[name] ?? (() => undefined);
+      return (...args: unknown[]) => {
+        calls.set(name, (calls.get(name) ?? 0) + 1);
+        return call(...args);
+      };
+    },
+  }) as CudaAddon;
+}
+
+const { values } = parseArgs({ options: { model: { type: 'string', default: 'ResNet18' }, batch: { type: 'string', default: '256' }, steps: { type: 'string', default: '20' } } });
+if (!isModelName(values.model)) {
+  console.error(`bench-cuda-host: unknown --model "${values.model}"; choose one of: ${MODEL_NAMES.join(', ')}`);
+  process.exit(2);
+}
+const batch = Number(values.batch);
+const steps = Number(values.steps);
+if (!Number.isInteger(batch) || batch < 2 || !Number.isInteger(steps) || steps < 1) {
+  console.error('bench-cuda-host: --batch must be an integer ≥ 2 and --steps a positive integer');
+  process.exit(2);
+}
+
+const addonCalls = new Map<string, number>();
+const uploads: number[] = [];
+registerCudaBackend(idleAddon(addonCalls, uploads));
+await tf.setBackend('cuda');
+const model = buildModel(values.model, { inputShape: [32, 32, 3], numClasses: 10, seed: 0 });
+const step = makeTrainStep(model);
+const images = tf.zeros([batch, 32, 32, 3]) as tf.Tensor4D;
+const labels = tf.tensor1d(Float32Array.from({ length: batch }, (_, i) => i % 10));
+const weights = tf.ones([batch]) as tf.Tensor1D;
+
+const warmup = 5;
+const times: number[] = [];
+for (let i = 0; i < warmup + steps; i++) {
+  const start = performance.now();
+  await step(images, labels, weights);
+  if (i >= warmup) times.push(performance.now() - start);
+}
+// One more step, counted: tfjs kernel calls (through the engine) and addon calls.
+addonCalls.clear();
+uploads.length = 0;
+const kernelCalls = new Map<string, number>();
+const engine = tf.engine() as unknown as { runKernel: (name: string, ...rest: unknown[]) => unknown };
+const runKernel = engine.runKernel.bind(engine);
+engine.runKernel = (name, ...rest) => {
+  kernelCalls.set(name, (kernelCalls.get(name) ?? 0) + 1);
+  return runKernel(name, ...rest);
+};
+await step(images, labels, weights);
+engine.runKernel = runKernel;
+
+const sorted = [...times].sort((a, b) => a - b);
+const total = (counts: Map<string, number>) => [...counts.values()].reduce((sum, n) => sum + n, 0);
+const top = (counts: Map<string, number>) => [...counts].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name} ${n}`).join(', ');
+console.log(`${values.model}, batch ${batch}, cuda backend on an idle addon: host ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms per step (median of ${steps}; min ${sorted[0]!.toFixed(1)})`);
+console.log(`tfjs kernel calls per step: ${total(kernelCalls)} (${top(kernelCalls)})`);
+console.log(`addon calls per step: ${total(addonCalls)} (${top(addonCalls)})`);
+console.log(`uploads per step: ${uploads.length} (elements: ${uploads.join(', ')})`);
+step.dispose();
