@@ -85,15 +85,23 @@ function copyNode(target: string): void {
   chmodSync(target, 0o755);
 }
 
-/** Fashion-MNIST's idx files from `dir` (plain or .gz) as .xz files in `target`; false if `dir` lacks one. */
+/** Fashion-MNIST's idx files from `dir` (plain or .gz) as .xz files in `target`; false if `dir` lacks one.
+ *  A pack made from the same source files (path, size, mtime, in target/source.json) is kept: xz -9 of
+ *  the training images takes most of a minute. */
 function packFashionMnist(dir: string, target: string): boolean {
   const sources = FASHION_MNIST_FILES.map((stem) => [join(dir, stem), join(dir, `${stem}.gz`)].find((path) => existsSync(path)));
   if (sources.some((path) => path === undefined)) return false;
+  const stamp = JSON.stringify(sources.map((path) => ({ path: resolve(path!), size: statSync(path!).size, mtimeMs: statSync(path!).mtimeMs })));
+  const stampPath = join(target, 'source.json');
+  const packed = FASHION_MNIST_FILES.map((stem) => join(target, `${stem}.xz`));
+  if (existsSync(stampPath) && readFileSync(stampPath, 'utf8') === stamp && packed.every((path) => existsSync(path))) return true;
+  rmSync(target, { recursive: true, force: true });
   mkdirSync(target, { recursive: true });
   for (const [i, source] of sources.entries()) {
     const raw = source!.endsWith('.gz') ? gunzipSync(readFileSync(source!)) : readFileSync(source!);
-    writeFileSync(join(target, `${FASHION_MNIST_FILES[i]}.xz`), execFileSync('xz', ['-9', '-T2', '-c'], { input: raw, maxBuffer: 256 * 2 ** 20 }));
+    writeFileSync(packed[i]!, execFileSync('xz', ['-9', '-T2', '-c'], { input: raw, maxBuffer: 256 * 2 ** 20 }));
   }
+  writeFileSync(stampPath, stamp);
   return true;
 }
 
@@ -121,7 +129,8 @@ async function main(): Promise<number> {
   const folder = join(repo, 'build', 'gpu-pack', NAME);
   const archive = join(outDir, `${NAME}.${webgpu ? 'tar.gz' : 'tar.xz'}`);
   rmSync(folder, { recursive: true, force: true });
-  rmSync(outDir, { recursive: true, force: true });
+  // The carried folder keeps its packed data (see packFashionMnist) and gets a new archive.
+  rmSync(archive, { force: true });
   mkdirSync(join(folder, 'bin'), { recursive: true });
   mkdirSync(outDir, { recursive: true });
 
@@ -179,7 +188,10 @@ async function main(): Promise<number> {
   if (!webgpu) {
     const data = dataDir ?? (existsSync(DEBIAN_FASHION_MNIST) ? DEBIAN_FASHION_MNIST : undefined);
     if (data && packFashionMnist(data, join(outDir, 'fashion-mnist'))) console.log(`Fashion-MNIST from ${data}: ${mib(sizeOf(join(outDir, 'fashion-mnist')))} in ${join(outDir, 'fashion-mnist')}`);
-    else console.warn(`note: no Fashion-MNIST idx files in ${data ?? DEBIAN_FASHION_MNIST} (--data DIR): the hand-over's training steps will skip`);
+    else {
+      rmSync(join(outDir, 'fashion-mnist'), { recursive: true, force: true });
+      console.warn(`note: no Fashion-MNIST idx files in ${data ?? DEBIAN_FASHION_MNIST} (--data DIR): the hand-over's training steps will skip`);
+    }
   }
   const total = sizeOf(outDir);
   const limit = webgpu ? WEBGPU_LIMIT_BYTES : CARRY_LIMIT_BYTES;

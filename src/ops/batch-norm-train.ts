@@ -43,7 +43,7 @@ export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, 
   const op = customOp<[tf.Tensor, tf.Tensor, tf.Tensor]>((xIn, gammaIn, betaIn, save) => {
     const [y, mean, variance, runningMean, runningVar] = fused
       ? runKernelOutputs(BATCH_NORM_TRAIN, { x: xIn, gamma: gammaIn, beta: betaIn, runningMean: running.mean, runningVar: running.variance }, { epsilon, momentum })
-      : composite(xIn, gammaIn, betaIn, running, epsilon, momentum);
+      : composite(xIn, gammaIn, betaIn, running, n, epsilon, momentum);
     running.update(runningMean!, runningVar!);
     save([xIn, gammaIn, mean!, variance!]);
     return {
@@ -57,9 +57,8 @@ export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, 
   return op(x, gamma, beta);
 }
 
-/** The kernel's outputs [y, mean, variance, runningMean′, runningVar′] from standard tfjs ops. */
-function composite(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, running: RunningStatistics, epsilon: number, momentum: number): tf.Tensor[] {
-  const n = x.size / x.shape[x.rank - 1]!;
+/** The kernel's outputs [y, mean, variance, runningMean′, runningVar′] from standard tfjs ops; n rows per channel. */
+function composite(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, running: RunningStatistics, n: number, epsilon: number, momentum: number): tf.Tensor[] {
   const { mean, variance } = tf.moments(x, allButLastAxis(x.rank));
   const scale = tf.mul(gamma, tf.rsqrt(tf.add(variance, epsilon)));
   const y = tf.add(tf.mul(x, scale), tf.sub(beta, tf.mul(mean, scale)));

@@ -368,11 +368,17 @@ Napi::Value Softmax(const Napi::CallbackInfo &info) {
   });
 }
 
+/** The 12 pooling shape parameters (n h w c oh ow kh kw strideH strideW padTop padLeft) of a call. */
+std::vector<int> poolParamsOf(const Napi::Value &value, const char *what) {
+  auto params = arrayOf<int>(value);
+  if (params.size() != 12) throw std::runtime_error(std::string(what) + ": 12 shape parameters expected");
+  return params;
+}
+
 Napi::Value AvgPool(const Napi::CallbackInfo &info) {
   return guarded(info, [&]() -> Napi::Value {
     Runtime &rt = readyRuntime();
-    auto params = arrayOf<int>(info[2]);
-    if (params.size() != 12) throw std::runtime_error("avgPool: 12 shape parameters expected");
+    auto params = poolParamsOf(info[2], "avgPool");
     rt.launched(launchAvgPool(rt.stream, (const float *)pointerOf(info[0]), (float *)pointerOf(info[1]), params.data()), "avgPool");
     return info.Env().Undefined();
   });
@@ -381,8 +387,7 @@ Napi::Value AvgPool(const Napi::CallbackInfo &info) {
 Napi::Value AvgPoolGrad(const Napi::CallbackInfo &info) {
   return guarded(info, [&]() -> Napi::Value {
     Runtime &rt = readyRuntime();
-    auto params = arrayOf<int>(info[2]);
-    if (params.size() != 12) throw std::runtime_error("avgPoolGrad: 12 shape parameters expected");
+    auto params = poolParamsOf(info[2], "avgPoolGrad");
     rt.launched(launchAvgPoolGrad(rt.stream, (const float *)pointerOf(info[0]), (float *)pointerOf(info[1]), params.data()), "avgPoolGrad");
     return info.Env().Undefined();
   });
@@ -400,8 +405,7 @@ Napi::Value BatchedTranspose(const Napi::CallbackInfo &info) {
 Napi::Value MaxPool(const Napi::CallbackInfo &info) {
   return guarded(info, [&]() -> Napi::Value {
     Runtime &rt = readyRuntime();
-    auto params = arrayOf<int>(info[2]);
-    if (params.size() != 12) throw std::runtime_error("maxPool: 12 shape parameters expected");
+    auto params = poolParamsOf(info[2], "maxPool");
     rt.launched(launchMaxPool(rt.stream, (const float *)pointerOf(info[0]), (float *)pointerOf(info[1]), params.data()), "maxPool");
     return info.Env().Undefined();
   });
@@ -410,8 +414,7 @@ Napi::Value MaxPool(const Napi::CallbackInfo &info) {
 Napi::Value MaxPoolGrad(const Napi::CallbackInfo &info) {
   return guarded(info, [&]() -> Napi::Value {
     Runtime &rt = readyRuntime();
-    auto params = arrayOf<int>(info[3]);
-    if (params.size() != 12) throw std::runtime_error("maxPoolGrad: 12 shape parameters expected");
+    auto params = poolParamsOf(info[3], "maxPoolGrad");
     rt.launched(launchMaxPoolGrad(rt.stream, (const float *)pointerOf(info[0]), (const float *)pointerOf(info[1]), (float *)pointerOf(info[2]), params.data()),
                 "maxPoolGrad");
     return info.Env().Undefined();
