@@ -155,9 +155,10 @@ async function buildHostEmulation() {
   const hostDir = path.join(root, 'native', 'cuda', 'host');
   const outDir = path.join(root, 'native', 'cuda', 'build-host');
   const output = path.join(outDir, 'infobatch_cuda_host.node');
-  // host_dnn.cc stands in for both cuDNN's dnn.cc and cuBLAS's blas.cc (null: nothing compiled for it).
-  const standIns = { 'libraries.cc': 'host_libraries.cc', 'dnn.cc': 'host_dnn.cc', 'blas.cc': null };
-  const hostOnly = ['fake_runtime.cc', 'device_memory.cc', 'kernel_threads.cc', 'host_exports.cc'];
+  // dnn.cc and blas.cc are compiled as they are, against stand-ins for cuDNN and cuBLAS that
+  // host_libraries.cc puts into their function table instead of dlopening the libraries.
+  const standIns = { 'libraries.cc': 'host_libraries.cc' };
+  const hostOnly = ['fake_runtime.cc', 'device_memory.cc', 'kernel_threads.cc', 'host_exports.cc', 'host_cudnn.cc', 'host_cublas.cc'];
   const unavailable = (line) => done(false, `host emulation not built: ${line}`, UNAVAILABLE);
   if (process.arch !== 'x64') unavailable(`its kernel threads switch with x86-64 code, and this is ${process.arch}`);
   const cxx = process.env.CXX ?? 'g++';
@@ -192,9 +193,8 @@ async function buildHostEmulation() {
   };
   for (const name of KERNEL_SOURCES) compileKernels(path.join(sourceDir, name));
   for (const name of HOST_SOURCES) {
-    if (name in standIns) {
-      if (standIns[name]) compile(path.join(hostDir, standIns[name]));
-    } else compile(path.join(sourceDir, name), name === 'addon.cc' ? ['-include', path.join(hostDir, 'host_module.h')] : []);
+    if (name in standIns) compile(path.join(hostDir, standIns[name]));
+    else compile(path.join(sourceDir, name), name === 'addon.cc' ? ['-include', path.join(hostDir, 'host_module.h')] : []);
   }
   for (const name of hostOnly) compile(path.join(hostDir, name));
   const addonObjects = objects.splice(0);

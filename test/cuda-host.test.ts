@@ -8,15 +8,16 @@ import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { rewriteLaunches } from '../native/cuda/host/launch-syntax.mjs';
-import { isCudaOutOfMemory, type CudaAddon } from '../src/backend/cuda/addon.js';
+import { CONV_LAYOUTS, isCudaOutOfMemory, type CudaAddon } from '../src/backend/cuda/addon.js';
 import { registerCudaBackend } from '../src/backend/cuda/register.js';
 import { defineCudaKernelSuite } from './helpers/cuda-kernel-suite.js';
 
 /**
  * The cuda addon's own C++ and CUDA sources (native/cuda/src), compiled for the CPU with g++ against a
  * fake CUDA runtime (native/cuda/host, docs/cuda-host-emulation.md), under the kernel suite of
- * test/cuda.test.ts. Proves the N-API marshaling, runtime.cc's allocator and every kernel of kernels.cu
- * and reduce.cu against tfjs's cpu backend; cuDNN and cuBLAS are replaced by plain loops.
+ * test/cuda.test.ts. Proves the N-API marshaling, runtime.cc's allocator, every kernel of kernels.cu and
+ * reduce.cu, and dnn.cc's and blas.cc's own code (descriptors, layouts, algorithm choice, workspaces,
+ * operand order) against tfjs's cpu backend, with stand-ins for cuDNN and cuBLAS.
  */
 const root = fileURLToPath(new URL('..', import.meta.url));
 const buildDir = join(root, 'native', 'cuda', 'build-host');
@@ -29,6 +30,10 @@ interface HostAddon extends CudaAddon {
   hostEmulationSetCapacity(bytes: number): number;
   /** Launches so far per kernel, by the name written at the launch (template arguments as in the source). */
   hostEmulationLaunches(): Record<string, number>;
+  /** cuDNN and cuBLAS objects of the stand-ins alive now, by kind. */
+  hostEmulationLibraryObjects(): Record<string, number>;
+  /** Calls of the stand-ins so far, by function (convolutions also by algorithm: "cudnnConvolutionForward algo 1"). */
+  hostEmulationLibraryCalls(): Record<string, number>;
 }
 
 /** The newest modification time of what the host build compiles. */
@@ -55,6 +60,9 @@ if (skipReason) console.log(`cuda host emulation tests skipped: ${skipReason}`);
 const addon = skipReason ? null : (createRequire(import.meta.url)(addonPath) as HostAddon);
 if (addon) {
   addon.init({ cudnnParts: [], cudnn: '', cublasLt: '', cublas: '', device: 0 });
+  // dnn.cc's algorithm search takes a workspace of half the free memory (at most 1 GiB) each time; on the
+  // emulated device that is host memory written in full, so a small device keeps the suite fast.
+  addon.hostEmulationSetCapacity(256 * 2 ** 20);
   registerCudaBackend(addon);
 }
 const skip = skipReason ?? false;
@@ -92,7 +100,7 @@ describe('the host emulation itself', { skip }, () => {
     const info = addon!.init({ cudnnParts: [], cudnn: '', cublasLt: '', cublas: '', device: 0 });
     assert.equal(info.name, 'host emulation (no GPU)');
     assert.deepEqual([info.driverVersion, info.runtimeVersion, info.cudnnVersion, info.cublasVersion], [0, 0, 0, 0]);
-    assert.match(addon!.convAlgorithms(), /^host emulation: plain loops, no cuDNN/);
+    assert.match(addon!.hostEmulation, /stand-ins for cuDNN and cuBLAS/);
   });
 });
 
@@ -113,6 +121,107 @@ describe('coverage of the kernel suite on the host emulation', { skip }, () => {
     const launched = new Set(Object.keys(addon!.hostEmulationLaunches()).map((name) => name.replace(/<.*$/, '')));
     assert.ok(kernels.length >= 20, `${kernels.length} kernels found`);
     assert.deepEqual(kernels.filter((name) => !launched.has(name)), [], 'kernels the suite never launched');
+  });
+});
+
+/** Outputs of `build` on `backend`, as plain arrays. */
+async function valuesOn(backend: string, build: () => tf.Tensor[]): Promise<number[][]> {
+  await tf.setBackend(backend);
+  const outputs = tf.tidy(build);
+  const values = outputs.map((o) => Array.from(o.dataSync()));
+  tf.dispose(outputs);
+  return values;
+}
+
+function relativeError(got: number[], want: number[]): number {
+  let diff = 0;
+  let norm = 0;
+  want.forEach((w, i) => {
+    diff += (got[i]! - w) ** 2;
+    norm += w ** 2;
+  });
+  return Math.sqrt(diff / norm);
+}
+
+/** Reproducible values in [−1, 1). */
+function values(n: number, seed: number): Float32Array {
+  let state = seed;
+  return Float32Array.from({ length: n }, () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 31 - 1;
+  });
+}
+const tensor = (shape: number[], seed: number) => tf.tensor(values(shape.reduce((a, b) => a * b, 1), seed), shape);
+
+/** Calls of the stand-ins made by `body`, by function. */
+async function libraryCallsOf(body: () => Promise<void> | void): Promise<Record<string, number>> {
+  const before = addon!.hostEmulationLibraryCalls();
+  await body();
+  const after = addon!.hostEmulationLibraryCalls();
+  return Object.fromEntries(Object.entries(after).filter(([name, n]) => n !== (before[name] ?? 0)).map(([name, n]) => [name, n - (before[name] ?? 0)]));
+}
+
+describe('dnn.cc and blas.cc on the cuDNN and cuBLAS stand-ins', { skip }, () => {
+  const clearPlans = () => {
+    addon!.setConvLayout(CONV_LAYOUTS.nhwc); // a change of mode clears dnn.cc's plans
+    addon!.setConvLayout(CONV_LAYOUTS.auto);
+  };
+  const conv = (x: number[], f: number[]) => () => [tf.conv2d(tensor(x, 1) as tf.Tensor4D, tensor(f, 2) as tf.Tensor4D, 1, 'same')];
+
+  it('clearing the plans destroys every cuDNN descriptor the suite made; one cuDNN and one cuBLAS handle stay', () => {
+    clearPlans();
+    const { 'cuBLAS handle': cublas, 'cuDNN handle': cudnn, ...descriptors } = addon!.hostEmulationLibraryObjects();
+    assert.deepEqual([cublas, cudnn], [1, 1]);
+    assert.ok(Object.values(descriptors).every((n) => n === 0), JSON.stringify(descriptors));
+  });
+
+  it("a shape's first convolution takes the heuristic's pick; its second searches both layouts and keeps one", async () => {
+    clearPlans();
+    const first = await libraryCallsOf(() => valuesOn('cuda', conv([2, 9, 9, 4], [3, 3, 4, 8])).then(() => undefined));
+    assert.deepEqual(first, { cudnnGetConvolutionForwardAlgorithm_v7: 1, 'cudnnConvolutionForward algo 1': 1 });
+    // fp32: FMA only, so the heuristic lists 1, 0, 3 and dnn.cc takes the first.
+    assert.match(addon!.convAlgorithms(), /^fwd fp32 n2 h9 w9 c4 k8 3x3 s1 p1: NHWC algo 1 math 3, heuristic \(seen once, not searched\), workspace 0\.0 MiB$/m);
+    const second = await libraryCallsOf(() => valuesOn('cuda', conv([2, 9, 9, 4], [3, 3, 4, 8])).then(() => undefined));
+    assert.equal(second.cudnnFindConvolutionForwardAlgorithmEx, 2, 'one search per layout');
+    assert.match(addon!.convAlgorithms(), /^fwd fp32 n2 h9 w9 c4 k8 3x3 s1 p1: (NHWC|NCHW) algo [01] math 3, \d+\.\d{3} ms \+ \d+\.\d{3} ms layout, workspace \d+\.\d MiB$/m);
+    // The 3 GiB algorithm was never run: the search got less, and the plan is one the search timed.
+    assert.ok(!Object.keys(addon!.hostEmulationLibraryCalls()).some((name) => name.endsWith('algo 3')));
+  });
+
+  it('bf16 runs on tensor-op math where the stand-in has a bf16 algorithm, and falls back to fp32 for the shape where it has none', async () => {
+    clearPlans();
+    addon!.setPrecision(2);
+    try {
+      await valuesOn('cuda', () => [...conv([1, 6, 6, 4], [3, 3, 4, 8])(), ...conv([1, 6, 6, 3], [3, 3, 3, 8])()]);
+    } finally {
+      addon!.setPrecision(0);
+    }
+    const plans = addon!.convAlgorithms();
+    assert.match(plans, /^fwd bf16 n1 h6 w6 c4 k8 3x3 s1 p1: NHWC algo 2 math 1, heuristic/m);
+    assert.match(plans, /^fwd fp32 n1 h6 w6 c3 k8 3x3 s1 p1: NHWC algo 1 math 3, heuristic/m);
+    assert.doesNotMatch(plans, /^fwd bf16 n1 h6 w6 c3 /m);
+  });
+
+  it('fp32 keeps TF32 off in convolutions and products; tf32 turns it on (the stand-ins round TF32 operands)', async () => {
+    const build = () => [...conv([2, 8, 8, 16], [3, 3, 16, 8])(), tf.matMul(tensor([33, 64], 3), tensor([64, 17], 4))];
+    const want = await valuesOn('cpu', build);
+    const onCuda = async (precision: number) => {
+      clearPlans();
+      addon!.setPrecision(precision);
+      try {
+        return await valuesOn('cuda', build);
+      } finally {
+        addon!.setPrecision(0);
+      }
+    };
+    const fp32 = await onCuda(0);
+    const tf32 = await onCuda(1);
+    want.forEach((w, i) => {
+      assert.ok(relativeError(fp32[i]!, w) < 1e-6, `fp32 output ${i}: ${relativeError(fp32[i]!, w)}`);
+      const error = relativeError(tf32[i]!, w);
+      assert.ok(error > 1e-5 && error < 5e-3, `tf32 output ${i}: relative error ${error}`);
+    });
+    assert.match(addon!.convAlgorithms(), /^fwd tf32 n2 h8 w8 c16 k8 3x3 s1 p1: NHWC algo 2 math 1, heuristic/m);
   });
 });
 

@@ -106,6 +106,7 @@ describe(title, { skip: options.skip }, () => {
     { x: [2, 8, 8, 6], f: [1, 1, 6, 4], stride: 2, pad: 'same' },
     { x: [2, 11, 11, 4], f: [3, 3, 4, 5], stride: 2, pad: 1 },
     { x: [1, 6, 6, 2], f: [3, 3, 2, 3], stride: 1, pad: 'valid' },
+    { x: [2, 7, 6, 4], f: [3, 1, 4, 6], stride: 1, pad: 'same' }, // a non-square kernel: height and width not swapped
   ];
   for (const [i, c] of convCases.entries()) {
     it(`Conv2D, its input and filter gradients: x ${c.x}, filter ${c.f}, stride ${c.stride}, pad ${c.pad}`, async () => {
@@ -147,6 +148,7 @@ describe(title, { skip: options.skip }, () => {
       tf.matMul(t([7, 5], 3), t([3, 7], 4), true, true),
       tf.matMul(t([4, 5, 6], 5), t([4, 6, 2], 6)),
       tf.matMul(t([4, 5, 6], 7), t([1, 6, 2], 8)),
+      tf.matMul(t([1, 5, 6], 12), t([3, 6, 2], 13)),
       tf.fused.matMul({ a: t([9, 17], 9), b: t([17, 10], 10), bias: t([10], 11), activation: 'relu' }),
     ];
     await matchesCpu(build, 1e-5);

@@ -1,95 +1,38 @@
-// HOST EMULATION ONLY: replaces libraries.cc. There is no cuDNN and no cuBLAS here: the DnnApi table is
-// filled with the few calls addon.cc makes at init (handles, streams, the cuBLAS workspace, versions),
-// and every other entry answers "not supported". The convolutions and matrix products themselves are
-// host_dnn.cc's plain loops, which never go through this table.
-#include <type_traits>
-#include "fake_runtime.h"
+// HOST EMULATION ONLY: replaces libraries.cc. Nothing is dlopened: the DnnApi table is filled with the
+// stand-ins for cuDNN (host_cudnn.cc) and cuBLAS (host_cublas.cc), so dnn.cc and blas.cc run as they are.
+// Also the bookkeeping both stand-ins share: the objects alive and the calls made, for the tests.
+#include <cstdint>
+#include <cstring>
+#include "host_libraries.h"
 #include "libraries.h"
+
+namespace ibhost {
+namespace {
+std::map<std::string, long long> objects;
+std::map<std::string, unsigned long long> calls;
+}  // namespace
+
+std::map<std::string, long long> libraryObjects() { return objects; }
+const std::map<std::string, unsigned long long> &libraryCalls() { return calls; }
+void countLibraryCall(const std::string &name) { calls[name] += 1; }
+void countObject(const char *kind, int delta) { objects[kind] += delta; }
+
+float roundToTf32(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  if ((bits & 0x7f800000u) == 0x7f800000u) return value;  // inf and NaN stay
+  bits = (bits + 0xfffu + ((bits >> 13) & 1u)) & ~0x1fffu;
+  std::memcpy(&value, &bits, 4);
+  return value;
+}
+
+}  // namespace ibhost
 
 namespace ib {
 
-// The handles' objects (the addon only passes them back).
-struct cudnnContext {
-  cudaStream_t stream = nullptr;
-};
-struct cublasContext {
-  cudaStream_t stream = nullptr;
-};
-
-namespace {
-
-constexpr cudnnStatus_t kCudnnNotSupported = 3000;   // cuDNN 9's CUDNN_STATUS_NOT_SUPPORTED
-constexpr cublasStatus_t kCublasNotSupported = 15;   // CUBLAS_STATUS_NOT_SUPPORTED
-
-template <typename Fn, int Status>
-struct Unavailable;
-template <typename R, typename... A, int Status>
-struct Unavailable<R (*)(A...), Status> {
-  static R call(A...) {
-    if constexpr (std::is_pointer<R>::value) return nullptr;
-    else return R(Status);
-  }
-};
-
-// Version 0: nothing reads this as a cuDNN or cuBLAS version.
-size_t cudnnGetVersion() { return 0; }
-const char *cudnnGetErrorString(cudnnStatus_t) { return "not available: the host emulation has no cuDNN"; }
-cudnnStatus_t cudnnCreate(cudnnHandle_t *handle) {
-  *handle = new cudnnContext();
-  return CUDNN_STATUS_SUCCESS;
-}
-cudnnStatus_t cudnnDestroy(cudnnHandle_t handle) {
-  delete handle;
-  return CUDNN_STATUS_SUCCESS;
-}
-cudnnStatus_t cudnnSetStream(cudnnHandle_t handle, cudaStream_t stream) {
-  handle->stream = stream;
-  return CUDNN_STATUS_SUCCESS;
-}
-
-cublasStatus_t cublasCreate(cublasHandle_t *handle) {
-  *handle = new cublasContext();
-  return CUBLAS_STATUS_SUCCESS;
-}
-cublasStatus_t cublasDestroy(cublasHandle_t handle) {
-  delete handle;
-  return CUBLAS_STATUS_SUCCESS;
-}
-cublasStatus_t cublasGetVersion(cublasHandle_t, int *version) {
-  *version = 0;
-  return CUBLAS_STATUS_SUCCESS;
-}
-cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream) {
-  handle->stream = stream;
-  return CUBLAS_STATUS_SUCCESS;
-}
-cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) { return CUBLAS_STATUS_SUCCESS; }
-/** cuBLAS would use the workspace as device memory: it must be a live allocation of that size. */
-cublasStatus_t cublasSetWorkspace(cublasHandle_t, void *workspace, size_t bytes) {
-  ibhost::checkDeviceRange(workspace, bytes, "cublasSetWorkspace");
-  return CUBLAS_STATUS_SUCCESS;
-}
-
-}  // namespace
-
 void loadLibraries(const LibraryPaths &, DnnApi &api) {
-#define IB_UNAVAILABLE_CUDNN(name, ret, args) api.name = &Unavailable<name##_fn, kCudnnNotSupported>::call;
-#define IB_UNAVAILABLE_CUBLAS(name, ret, args) api.name = &Unavailable<name##_fn, kCublasNotSupported>::call;
-  IB_CUDNN_FUNCTIONS(IB_UNAVAILABLE_CUDNN)
-  IB_CUBLAS_FUNCTIONS(IB_UNAVAILABLE_CUBLAS)
-#undef IB_UNAVAILABLE_CUDNN
-#undef IB_UNAVAILABLE_CUBLAS
-  api.cudnnGetVersion = &cudnnGetVersion;
-  api.cudnnGetErrorString = &cudnnGetErrorString;
-  api.cudnnCreate = &cudnnCreate;
-  api.cudnnDestroy = &cudnnDestroy;
-  api.cudnnSetStream = &cudnnSetStream;
-  api.cublasCreate_v2 = &cublasCreate;
-  api.cublasDestroy_v2 = &cublasDestroy;
-  api.cublasGetVersion_v2 = &cublasGetVersion;
-  api.cublasSetStream_v2 = &cublasSetStream;
-  api.cublasSetMathMode = &cublasSetMathMode;
-  api.cublasSetWorkspace_v2 = &cublasSetWorkspace;
+  ibhost::installCudnn(api);
+  ibhost::installCublas(api);
 }
 
 }  // namespace ib

@@ -7,7 +7,9 @@
 
 namespace ibhost {
 /** Adds hostEmulation (a description), hostEmulationSetCapacity(bytes) → the previous capacity, and
- *  hostEmulationLaunches() → { kernel name: launches so far }. */
+ *  hostEmulationLaunches() → { kernel name: launches so far },
+ *  hostEmulationLibraryObjects() → { kind: cuDNN/cuBLAS objects alive } and hostEmulationLibraryCalls() →
+ *  { library function (and algorithm): calls so far }. */
 Napi::Object addHostEmulationExports(Napi::Env env, Napi::Object exports);
 }  // namespace ibhost
 
