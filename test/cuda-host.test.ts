@@ -188,6 +188,22 @@ describe('dnn.cc and blas.cc on the cuDNN and cuBLAS stand-ins', { skip }, () =>
     assert.ok(!Object.keys(addon!.hostEmulationLibraryCalls()).some((name) => name.endsWith('algo 3')));
   });
 
+  it("the heuristic's pick is passed over when its workspace would not fit in half the free memory", () => {
+    clearPlans();
+    // [n h w c k kh kw oh ow strideH strideW padH padW]: algorithm 1 needs 64·64·16 floats (256 KiB) of workspace.
+    const shape = [1, 64, 64, 8, 16, 3, 3, 64, 64, 1, 1, 1, 1];
+    const buffers = [64 * 64 * 8, 3 * 3 * 8 * 16, 64 * 64 * 16].map((n) => addon!.malloc(n * 4));
+    const stats = addon!.stats();
+    const previous = addon!.hostEmulationSetCapacity(stats.deviceTotalBytes - stats.deviceFreeBytes + 96 * 1024);
+    try {
+      addon!.conv2d(buffers[0]!, buffers[1]!, buffers[2]!, shape);
+    } finally {
+      addon!.hostEmulationSetCapacity(previous);
+      buffers.forEach((b) => addon!.free(b));
+    }
+    assert.match(addon!.convAlgorithms(), /^fwd fp32 n1 h64 w64 c8 k16 3x3 s1 p1: NHWC algo 0 math 3, heuristic/m);
+  });
+
   it('bf16 runs on tensor-op math where the stand-in has a bf16 algorithm, and falls back to fp32 for the shape where it has none', async () => {
     clearPlans();
     addon!.setPrecision(2);

@@ -12,6 +12,7 @@
 // heuristic choice (no benchmark) and is searched when it comes again. InfoBatch's pruned epochs end with
 // a partial batch of a new size each epoch: that batch must not pay a search each time.
 #include <cfloat>
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -122,17 +123,21 @@ size_t searchWorkspaceLimit() {
   return limit > (size_t(1) << 30) ? (size_t(1) << 30) : limit;
 }
 
-/** Picks the fastest successful result; in fp32 only FMA ones count (no TF32 behind the user's back). */
+/** Picks the fastest successful result; in fp32 only FMA ones count (no TF32 behind the user's back). The
+ *  heuristic's list is not timed and may put an algorithm with a large workspace first: one that needs more
+ *  than `workspaceLimit` is taken only when nothing else succeeds (PyTorch also skips what it cannot allocate). */
 template <typename Perf>
-void choose(ConvPlan &plan, const Perf *results, int count, Precision p, const char *what) {
+void choose(ConvPlan &plan, const Perf *results, int count, Precision p, const char *what, size_t workspaceLimit = SIZE_MAX) {
   // Results come sorted by time. In fp32 an FMA result is preferred; one reported with another math type
   // still ran under the descriptor's FMA setting, which is set again below.
+  auto usable = [&](const Perf &r, bool anyMath, bool anySize) {
+    return r.status == CUDNN_STATUS_SUCCESS && (anyMath || p != Precision::Fp32 || r.mathType == CUDNN_FMA_MATH) && (anySize || r.memory <= workspaceLimit);
+  };
   int pick = -1;
-  for (int i = 0; i < count && pick < 0; ++i) {
-    if (results[i].status == CUDNN_STATUS_SUCCESS && (p != Precision::Fp32 || results[i].mathType == CUDNN_FMA_MATH)) pick = i;
-  }
-  for (int i = 0; i < count && pick < 0; ++i) {
-    if (results[i].status == CUDNN_STATUS_SUCCESS) pick = i;
+  for (int pass = 0; pass < 4 && pick < 0; ++pass) {
+    for (int i = 0; i < count && pick < 0; ++i) {
+      if (usable(results[i], pass & 1, pass >= 2)) pick = i;
+    }
   }
   if (pick < 0) throw NoAlgorithm(std::string("cuDNN found no algorithm for ") + what + " of this shape");
   const Perf &result = results[pick];
@@ -435,7 +440,7 @@ ConvPlan heuristicPlan(Precision p, const ConvShape &s) {
     cudnnAlgoPerf<typename Calls::Algo> results[kMaxResults];
     int count = 0;
     checkFind(Calls::heuristic(plan, results, &count), std::string("the heuristic choice for ") + Calls::what);
-    choose(plan, results, count, p, Calls::what);
+    choose(plan, results, count, p, Calls::what, searchWorkspaceLimit());
   } catch (...) {
     destroyDescriptors(plan);
     throw;
