@@ -30,6 +30,8 @@ interface HostAddon extends CudaAddon {
   hostEmulationSetCapacity(bytes: number): number;
   /** Launches so far per kernel, by the name written at the launch (template arguments as in the source). */
   hostEmulationLaunches(): Record<string, number>;
+  /** Stream work queued up to `items` deep and run behind the host (0: synchronous); returns the previous depth. */
+  hostEmulationSetDeferred(items: number): number;
   /** cuDNN and cuBLAS objects of the stand-ins alive now, by kind. */
   hostEmulationLibraryObjects(): Record<string, number>;
   /** Calls of the stand-ins so far, by function (convolutions also by algorithm: "cudnnConvolutionForward algo 1"). */
@@ -110,6 +112,21 @@ defineCudaKernelSuite('cuda kernels of native/cuda/src on the host emulation, ag
     await tf.setBackend('cuda');
     return addon!;
   },
+  memorySteps: 20,
+  learnSteps: 40,
+});
+
+// The same suite with the stream running behind the host, as a GPU does: a read that does not wait for its
+// copy, a staging buffer reused while a queued copy still reads it, or a result taken before its kernel ran
+// gives stale values here. A reading worker thread runs queued work while the main thread queues more.
+defineCudaKernelSuite('the same kernels with stream work deferred (64 operations behind the host)', {
+  skip,
+  setup: async () => {
+    await tf.setBackend('cuda');
+    addon!.hostEmulationSetDeferred(64);
+    return addon!;
+  },
+  teardown: () => addon!.hostEmulationSetDeferred(0),
   memorySteps: 20,
   learnSteps: 40,
 });
@@ -238,6 +255,70 @@ describe('dnn.cc and blas.cc on the cuDNN and cuBLAS stand-ins', { skip }, () =>
       assert.ok(error > 1e-5 && error < 5e-3, `tf32 output ${i}: relative error ${error}`);
     });
     assert.match(addon!.convAlgorithms(), /^fwd tf32 n2 h8 w8 c16 k8 3x3 s1 p1: NHWC algo 2 math 1, heuristic/m);
+  });
+});
+
+describe('stream work deferred behind the host', { skip }, () => {
+  const deferred = async (body: () => Promise<void> | void) => {
+    await tf.setBackend('cuda');
+    const previous = addon!.hostEmulationSetDeferred(64);
+    try {
+      await body();
+    } finally {
+      addon!.hostEmulationSetDeferred(previous);
+    }
+  };
+
+  it('an asynchronous read, made while hundreds of kernels are still queued, returns the last one\'s result', async () => {
+    await deferred(async () => {
+      let x = tf.zeros([1000]);
+      for (let i = 0; i < 300; i++) {
+        const next = tf.add(x, 1);
+        x.dispose();
+        x = next;
+      }
+      const values = await x.data();
+      x.dispose();
+      assert.ok(values.every((v) => v === 300), `first value ${values[0]}`);
+    });
+  });
+
+  it('uploads and reads back-to-back reuse a bounded set of pinned staging blocks, each only once its copy has run', async () => {
+    await deferred(async () => {
+      const pinned = () => addon!.stats().pinnedBytes;
+      const before = pinned(); // what earlier tests left in the pool (kept for reuse)
+      let peak = before;
+      for (let i = 0; i < 100; i++) {
+        const t = tf.tensor1d(new Float32Array(4096).fill(i));
+        const doubled = tf.mul(t, 2);
+        const [first] = await doubled.data();
+        tf.dispose([t, doubled]);
+        assert.equal(first, 2 * i);
+        peak = Math.max(peak, pinned());
+      }
+      // An upload, a scalar and a read are in flight at once: a few 64 KiB blocks, not one per iteration.
+      assert.ok(peak - before <= 4 * 65536, `pinned staging grew by ${peak - before} bytes`);
+    });
+  });
+
+  it('a kernel queued on a buffer freed before it runs fails at the next wait, naming the kernel', async () => {
+    await deferred(() => {
+      const ptr = addon!.malloc(64);
+      const other = addon!.malloc(64);
+      addon!.free(ptr); // queued
+      addon!.fill(ptr, 16, 0x3f800000); // accepted at the call: the free has not run yet
+      try {
+        assert.throws(() => addon!.readSync(other, new Float32Array(16)), /^Error: host emulation: queued stream work failed \(reported at the next wait, as a GPU does\): host emulation: fillKernel's argument 0 uses 0x[0-9a-f]+, inside a 64-byte pool block that was already freed/);
+      } finally {
+        addon!.free(other);
+      }
+      addon!.synchronize(); // the error was reported once
+      // A queued memset (fill with zero bits) is checked when it runs too.
+      const zeroed = addon!.malloc(64);
+      addon!.free(zeroed);
+      addon!.fill(zeroed, 16, 0);
+      assert.throws(() => addon!.synchronize(), /cudaMemsetAsync \(when it ran\) uses 0x[0-9a-f]+, inside a 64-byte pool block that was already freed/);
+    });
   });
 });
 

@@ -19,6 +19,8 @@ export interface SuiteOptions {
   readonly skip: string | false;
   /** Makes `cuda` the current backend and returns its addon. */
   readonly setup: () => Promise<CudaAddon>;
+  /** Undoes what setup changed beyond the backend (run after the suite). */
+  readonly teardown?: () => void;
   /** Steps of the memory-growth test (the baseline is taken after 10) and of the learning test. */
   readonly memorySteps: number;
   readonly learnSteps: number;
@@ -95,6 +97,7 @@ describe(title, { skip: options.skip }, () => {
     addon = await options.setup();
   });
   after(async () => {
+    options.teardown?.();
     addon?.setPrecision(0);
     await tf.setBackend('cpu');
   });

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <mutex>
 #include <string>
 
 namespace ibhost {
@@ -113,6 +114,7 @@ void installFaultHandler() {
 
 /** 16-byte aligned at its end (as float4 loads need), which is right at the guard page. */
 void *allocateBlock(size_t bytes, BlockKind kind) {
+  std::lock_guard<std::recursive_mutex> lock(emulationLock());
   static bool handlerInstalled = (installFaultHandler(), true);
   (void)handlerInstalled;
   size_t rounded = bytes < 16 ? 16 : (bytes + 15) / 16 * 16;
@@ -128,6 +130,7 @@ void *allocateBlock(size_t bytes, BlockKind kind) {
 }
 
 size_t releaseBlock(void *ptr, BlockKind kind, const char *what) {
+  std::lock_guard<std::recursive_mutex> lock(emulationLock());
   Table &s = table();
   auto it = s.live.find(reinterpret_cast<uintptr_t>(ptr));
   if (it == s.live.end()) {
@@ -154,6 +157,7 @@ size_t releaseBlock(void *ptr, BlockKind kind, const char *what) {
 }
 
 void checkDeviceRange(const void *ptr, size_t bytes, const std::string &what) {
+  std::lock_guard<std::recursive_mutex> lock(emulationLock());
   const auto *holder = liveHolding(ptr);
   if (!holder || holder->second.kind == BlockKind::Pinned) throw MisuseError(unknownAddress(ptr, what));
   size_t offset = reinterpret_cast<uintptr_t>(ptr) - holder->first;
@@ -167,8 +171,15 @@ void checkDevicePointer(const void *ptr, const std::string &what) {
   if (ptr) checkDeviceRange(ptr, 1, what);
 }
 
+bool insidePinnedBlock(const void *ptr, size_t bytes) {
+  std::lock_guard<std::recursive_mutex> lock(emulationLock());
+  const auto *holder = liveHolding(ptr);
+  return holder && holder->second.kind == BlockKind::Pinned && bytes <= holder->second.bytes - (reinterpret_cast<uintptr_t>(ptr) - holder->first);
+}
+
 /** A host-side operand: a pinned block must be used within its bounds; other host memory is pageable. */
 void checkHostRange(const void *ptr, size_t bytes, const char *what) {
+  std::lock_guard<std::recursive_mutex> lock(emulationLock());
   const auto *holder = liveHolding(ptr);
   if (!holder) return;
   if (holder->second.kind != BlockKind::Pinned) throw MisuseError(std::string("host emulation: ") + what + " names device memory " + hex(ptr) + " as host memory");

@@ -15,6 +15,8 @@ enum class BlockKind { Pool, Direct, Pinned };
 void *allocateBlock(size_t bytes, BlockKind kind);
 /** Frees the live block of `kind` that starts at `ptr` and returns its size; MisuseError otherwise. */
 size_t releaseBlock(void *ptr, BlockKind kind, const char *what);
+/** Whether [ptr, ptr + bytes) lies in a live pinned block (a copy from or to it is asynchronous). */
+bool insidePinnedBlock(const void *ptr, size_t bytes);
 /** A host-side copy operand: inside a pinned block, within its bounds; or outside every block (pageable). */
 void checkHostRange(const void *ptr, size_t bytes, const char *what);
 

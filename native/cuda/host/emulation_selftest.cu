@@ -1,6 +1,6 @@
 // HOST EMULATION ONLY: checks of the emulation itself — barrier and shuffle semantics, the errors it
 // must raise, the guard pages (in a child process, which they stop), the pool's bookkeeping, bf16
-// rounding — so none of them can silently be a no-op. Built by
+// rounding, deferred stream work — so none of them can silently be a no-op. Built by
 // scripts/build-cuda.mjs --host-emulation into native/cuda/build-host/emulation_selftest and run by
 // test/cuda-host.test.ts; prints one "ok"/"FAIL" line per check and exits 1 if any failed.
 #include <cuda_bf16.h>
@@ -205,6 +205,54 @@ void poolChecks() {
   ibhost::setCapacity(previous);
 }
 
+__global__ void addOne(float *x) { x[threadIdx.x] += 1.f; }
+
+/** Deferred mode runs stream work behind the host, in order, and only as far as a wait needs. */
+void deferredChecks() {
+  cudaStream_t stream;
+  cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
+  cudaMemPool_t pool;
+  cudaDeviceGetDefaultMemPool(&pool, 0);
+  void *device = nullptr, *pinned = nullptr;
+  cudaMallocFromPoolAsync(&device, 64, pool, stream);
+  cudaHostAlloc(&pinned, 64, cudaHostAllocDefault);
+  float *x = static_cast<float *>(device), *host = static_cast<float *>(pinned);
+  cudaEvent_t first, second;
+  cudaEventCreate(&first);
+  cudaEventCreate(&second);
+  ibhost::setDeferredDepth(100);
+
+  float pageable[16];
+  for (float &v : pageable) v = 1.f;
+  cudaMemcpyAsync(x, pageable, 64, cudaMemcpyHostToDevice, stream);
+  for (float &v : pageable) v = 5.f;  // CUDA has staged a pageable source: the copy still brings 1s
+  addOne<<<1, 16, 0, stream>>>(x);
+  cudaMemcpyAsync(host, x, 64, cudaMemcpyDeviceToHost, stream);
+  cudaEventRecord(first, stream);
+  addOne<<<1, 16, 0, stream>>>(x);
+  cudaEventRecord(second, stream);
+  check(cudaEventQuery(first) == cudaErrorNotReady && cudaGetLastError() == cudaSuccess && host[0] != 2.f,
+        "queued work has not run: its event is not ready (not an error) and a copy into pinned memory has not landed");
+  cudaEventSynchronize(first);
+  check(host[0] == 2.f && host[15] == 2.f && cudaEventQuery(first) == cudaSuccess && cudaEventQuery(second) == cudaErrorNotReady,
+        "cudaEventSynchronize runs the queue up to its event and no further; the pageable source was taken at the call");
+  float back[16] = {};
+  cudaMemcpyAsync(back, x, 64, cudaMemcpyDeviceToHost, stream);  // into pageable memory: waits
+  check(back[0] == 3.f && cudaEventQuery(second) == cudaSuccess, "a copy into pageable memory waits for the work before it");
+
+  cudaFreeAsync(device, stream);
+  addOne<<<1, 16, 0, stream>>>(x);  // accepted: the free has not run yet
+  std::string error = misuse([&] { cudaStreamSynchronize(stream); });
+  check(error.find("queued stream work failed") != std::string::npos && error.find("addOne's argument 0") != std::string::npos,
+        "a kernel on a buffer freed before it ran fails at the next wait, naming it", error);
+  check(misuse([&] { cudaStreamSynchronize(stream); }).empty(), "the deferred error is reported once");
+
+  ibhost::setDeferredDepth(0);
+  cudaEventDestroy(first);
+  cudaEventDestroy(second);
+  cudaFreeHost(pinned);
+}
+
 void bf16Checks() {
   auto round = [](float v) { return __bfloat162float(__float2bfloat16_rn(v)); };
   const float tieDown = 1.f + 1.f / 256, tieUp = 1.f + 3.f / 256, above = 1.f + 1.f / 256 + 1.f / 65536;
@@ -221,6 +269,7 @@ int main() {
   launchChecks();
   memoryChecks();
   poolChecks();
+  deferredChecks();
   bf16Checks();
   return failures == 0 ? 0 : 1;
 }

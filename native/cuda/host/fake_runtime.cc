@@ -1,11 +1,16 @@
 // HOST EMULATION ONLY: a fake CUDA runtime on host memory, so that native/cuda/src runs without a GPU.
-// Everything is synchronous: a copy or a kernel has finished when its call returns, so streams and
-// events are always complete. What it adds over a GPU is bookkeeping the GPU does not give us: every
+// By default everything is synchronous: a copy or a kernel has finished when its call returns, so
+// streams and events are always complete. In deferred mode (setDeferredDepth, fake_runtime.h) stream
+// work is queued and runs behind the host, as on a GPU: events complete when the work before them has
+// run, a copy from pinned memory reads it when it runs, a copy into pinned memory lands when it runs,
+// while copies from and to pageable memory behave as CUDA's do (the source is taken at the call; the
+// call into pageable memory waits for the stream). What it adds over a GPU is bookkeeping the GPU does not give us: every
 // device allocation is in a table (device_memory.cc), and a copy, memset or free of an address that is
 // not inside a live allocation (freed, never allocated, or past the end) throws ibhost::MisuseError
 // with the address and what used it.
-// The addon calls it from its main thread, except cudaEventSynchronize from its read workers: only the
-// event table is locked, and the last error is per thread as in CUDA.
+// The addon calls it from its main thread, except cudaEventSynchronize from its read workers, which may
+// run queued work: one recursive lock (emulationLock) covers the state, and the last error is per
+// thread as in CUDA.
 //
 // Memory pool model: a caching pool without fragmentation. "Reserved" is what the pool holds from the
 // device (what is in use plus what freed blocks keep cached); an allocation that needs the pool to grow
@@ -14,17 +19,25 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <memory>
 #include <mutex>
 #include <set>
+#include <vector>
 #include "device_memory.h"
 
 struct IbHostStream {
   unsigned int flags;
 };
+/** One cudaEventRecord: complete once the work queued before it has run. Shared with the queued marker, so
+ *  an event destroyed or recorded again while a record is pending stays safe. */
+struct IbHostEventRecord {
+  bool complete = false;
+  std::chrono::steady_clock::time_point at;
+};
 struct IbHostEvent {
   bool timing = true;
-  bool recorded = false;
-  std::chrono::steady_clock::time_point at;
+  std::shared_ptr<IbHostEventRecord> record;  // the latest; null if never recorded
 };
 struct IbHostMemPool {
   size_t used = 0, usedHigh = 0, reserved = 0, reservedHigh = 0;
@@ -39,9 +52,11 @@ struct State {
   size_t directBytes = 0;  // cudaMalloc'd, outside the pool
   IbHostMemPool pool;
   std::set<IbHostStream *> streams;
-  // The addon waits for events on worker threads too (ReadWorker): the event table has a lock.
-  std::mutex eventsLock;
   std::set<IbHostEvent *> events;
+  // Deferred mode: the queued stream work, the depth it may reach, and the first error inside it.
+  std::deque<std::function<void()>> queue;
+  size_t depth = 0;
+  std::string failure;
 };
 
 thread_local cudaError_t lastError = cudaSuccess;  // per thread, as in CUDA
@@ -65,7 +80,62 @@ void trimPool(size_t keep) {
   if (pool.reserved > target) pool.reserved = target;
 }
 
+/** Runs queued work, oldest first, until `done()` (or the queue is empty). After an error the rest is
+ *  dropped, as a GPU context with a sticky error runs nothing more. */
+template <typename Done>
+void runQueued(Done done) {
+  State &s = state();
+  while (!s.queue.empty() && !done()) {
+    std::function<void()> work = std::move(s.queue.front());
+    s.queue.pop_front();
+    if (!s.failure.empty()) continue;
+    try {
+      work();
+    } catch (const std::exception &error) {
+      s.failure = error.what();
+    }
+  }
+}
+
+/** A wait of the host: throws the deferred error, once. */
+void reportFailure() {
+  State &s = state();
+  if (s.failure.empty()) return;
+  std::string failure = std::move(s.failure);
+  s.failure.clear();
+  throw MisuseError("host emulation: queued stream work failed (reported at the next wait, as a GPU does): " + failure);
+}
+
+using Lock = std::lock_guard<std::recursive_mutex>;
+
 }  // namespace
+
+std::recursive_mutex &emulationLock() {
+  static std::recursive_mutex lock;
+  return lock;
+}
+
+void enqueueStreamWork(std::function<void()> work) {
+  Lock lock(emulationLock());
+  State &s = state();
+  if (s.depth == 0) return work();
+  s.queue.push_back(std::move(work));
+  runQueued([&] { return s.queue.size() <= s.depth; });
+}
+
+void synchronizeStreamWork() {
+  Lock lock(emulationLock());
+  runQueued([] { return false; });
+  reportFailure();
+}
+
+size_t setDeferredDepth(size_t items) {
+  Lock lock(emulationLock());
+  synchronizeStreamWork();
+  size_t previous = state().depth;
+  state().depth = items;
+  return previous;
+}
 
 void setLastError(cudaError_t error) { lastError = error; }
 
@@ -79,6 +149,7 @@ size_t setCapacity(size_t bytes) {
 
 using ibhost::fail;
 using ibhost::state;
+using Lock = std::lock_guard<std::recursive_mutex>;
 
 cudaError_t cudaGetLastError() {
   cudaError_t error = ibhost::lastError;
@@ -144,6 +215,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device) {
 }
 
 cudaError_t cudaMemGetInfo(size_t *freeBytes, size_t *totalBytes) {
+  Lock lock(ibhost::emulationLock());
   size_t taken = ibhost::deviceBytesTaken();
   *totalBytes = state().capacity;
   *freeBytes = taken < state().capacity ? state().capacity - taken : 0;
@@ -153,13 +225,16 @@ cudaError_t cudaMemGetInfo(size_t *freeBytes, size_t *totalBytes) {
 static bool validStream(cudaStream_t stream) { return stream == nullptr || state().streams.count(stream) > 0; }
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned int flags) {
+  Lock lock(ibhost::emulationLock());
   *stream = new IbHostStream{flags};
   state().streams.insert(*stream);
   return cudaSuccess;
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  Lock lock(ibhost::emulationLock());
   if (!validStream(stream)) return fail(cudaErrorInvalidResourceHandle);
+  ibhost::synchronizeStreamWork();
   // At a synchronization the pool gives back what it caches beyond its release threshold.
   IbHostMemPool &pool = state().pool;
   if (pool.reserved > pool.releaseThreshold) ibhost::trimPool(pool.releaseThreshold);
@@ -169,47 +244,64 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
 cudaError_t cudaEventCreate(cudaEvent_t *event) { return cudaEventCreateWithFlags(event, 0); }
 
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *event, unsigned int flags) {
+  Lock lock(ibhost::emulationLock());
   *event = new IbHostEvent();
   (*event)->timing = (flags & cudaEventDisableTiming) == 0;
-  std::lock_guard<std::mutex> lock(state().eventsLock);
   state().events.insert(*event);
   return cudaSuccess;
 }
 
-static bool validEvent(cudaEvent_t event) {
-  std::lock_guard<std::mutex> lock(state().eventsLock);
-  return state().events.count(event) > 0;
-}
+static bool validEvent(cudaEvent_t event) { return state().events.count(event) > 0; }
 
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  Lock lock(ibhost::emulationLock());
   if (!validEvent(event) || !validStream(stream)) return fail(cudaErrorInvalidResourceHandle);
-  event->recorded = true;
-  event->at = std::chrono::steady_clock::now();
+  auto record = std::make_shared<IbHostEventRecord>();
+  event->record = record;
+  ibhost::enqueueStreamWork([record] {
+    record->complete = true;
+    record->at = std::chrono::steady_clock::now();
+  });
   return cudaSuccess;
 }
 
-// Work is done when its call returns: every recorded event has completed.
-cudaError_t cudaEventQuery(cudaEvent_t event) { return validEvent(event) ? cudaSuccess : fail(cudaErrorInvalidResourceHandle); }
-cudaError_t cudaEventSynchronize(cudaEvent_t event) { return validEvent(event) ? cudaSuccess : fail(cudaErrorInvalidResourceHandle); }
+/** Complete when never recorded, or once the work before its latest record has run. cudaErrorNotReady is
+ *  not an error: it does not become the last error (as in CUDA). */
+cudaError_t cudaEventQuery(cudaEvent_t event) {
+  Lock lock(ibhost::emulationLock());
+  if (!validEvent(event)) return fail(cudaErrorInvalidResourceHandle);
+  return !event->record || event->record->complete ? cudaSuccess : cudaErrorNotReady;
+}
 
-/** Host time between the two records (the work itself ran inside the calls in between). */
+/** Runs the queue up to the event's latest record (and no further). */
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  Lock lock(ibhost::emulationLock());
+  if (!validEvent(event)) return fail(cudaErrorInvalidResourceHandle);
+  if (std::shared_ptr<IbHostEventRecord> record = event->record) ibhost::runQueued([&] { return record->complete; });
+  ibhost::reportFailure();
+  return cudaSuccess;
+}
+
+/** Host time between the two records' runs (the work itself ran in between). */
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) {
-  if (!validEvent(start) || !validEvent(end) || !start->timing || !end->timing || !start->recorded || !end->recorded) {
+  Lock lock(ibhost::emulationLock());
+  if (!validEvent(start) || !validEvent(end) || !start->timing || !end->timing || !start->record || !end->record) {
     return fail(cudaErrorInvalidResourceHandle);
   }
-  *ms = std::chrono::duration<float, std::milli>(end->at - start->at).count();
+  if (!start->record->complete || !end->record->complete) return cudaErrorNotReady;
+  *ms = std::chrono::duration<float, std::milli>(end->record->at - start->record->at).count();
   return cudaSuccess;
 }
 
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
-  std::unique_lock<std::mutex> lock(state().eventsLock);
+  Lock lock(ibhost::emulationLock());
   if (!state().events.erase(event)) return fail(cudaErrorInvalidResourceHandle);
-  lock.unlock();
   delete event;
   return cudaSuccess;
 }
 
 cudaError_t cudaMalloc(void **ptr, size_t bytes) {
+  Lock lock(ibhost::emulationLock());
   if (ibhost::deviceBytesTaken() + bytes > state().capacity) return fail(cudaErrorMemoryAllocation);
   *ptr = ibhost::allocateBlock(bytes, ibhost::BlockKind::Direct);
   if (!*ptr) return fail(cudaErrorMemoryAllocation);
@@ -217,7 +309,10 @@ cudaError_t cudaMalloc(void **ptr, size_t bytes) {
   return cudaSuccess;
 }
 
+/** Synchronizes first, as CUDA's cudaFree does. */
 cudaError_t cudaFree(void *ptr) {
+  Lock lock(ibhost::emulationLock());
+  ibhost::synchronizeStreamWork();
   if (!ptr) return cudaSuccess;
   state().directBytes -= ibhost::releaseBlock(ptr, ibhost::BlockKind::Direct, "cudaFree");
   return cudaSuccess;
@@ -229,6 +324,8 @@ cudaError_t cudaHostAlloc(void **ptr, size_t bytes, unsigned int) {
 }
 
 cudaError_t cudaFreeHost(void *ptr) {
+  Lock lock(ibhost::emulationLock());
+  ibhost::synchronizeStreamWork();
   if (ptr) ibhost::releaseBlock(ptr, ibhost::BlockKind::Pinned, "cudaFreeHost");
   return cudaSuccess;
 }
@@ -240,6 +337,7 @@ cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t *pool, int device) {
 }
 
 cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void *value) {
+  Lock lock(ibhost::emulationLock());
   if (pool != &state().pool) return fail(cudaErrorInvalidResourceHandle);
   uint64_t v = *static_cast<uint64_t *>(value);
   switch (attr) {
@@ -258,6 +356,7 @@ cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, vo
 }
 
 cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void *value) {
+  Lock lock(ibhost::emulationLock());
   if (pool != &state().pool) return fail(cudaErrorInvalidResourceHandle);
   uint64_t *out = static_cast<uint64_t *>(value);
   switch (attr) {
@@ -271,12 +370,14 @@ cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, vo
 }
 
 cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, size_t minBytesToKeep) {
+  Lock lock(ibhost::emulationLock());
   if (pool != &state().pool) return fail(cudaErrorInvalidResourceHandle);
   ibhost::trimPool(minBytesToKeep);
   return cudaSuccess;
 }
 
 cudaError_t cudaMallocFromPoolAsync(void **ptr, size_t bytes, cudaMemPool_t pool, cudaStream_t stream) {
+  Lock lock(ibhost::emulationLock());
   if (pool != &state().pool || !validStream(stream)) return fail(cudaErrorInvalidResourceHandle);
   size_t needed = pool->used + bytes;
   if (needed > pool->reserved && state().directBytes + needed > state().capacity) return fail(cudaErrorMemoryAllocation);
@@ -289,34 +390,69 @@ cudaError_t cudaMallocFromPoolAsync(void **ptr, size_t bytes, cudaMemPool_t pool
   return cudaSuccess;
 }
 
+/** Stream-ordered: the block is freed (and its bytes back in the pool) when the queue reaches it. */
 cudaError_t cudaFreeAsync(void *ptr, cudaStream_t stream) {
+  Lock lock(ibhost::emulationLock());
   if (!validStream(stream)) return fail(cudaErrorInvalidResourceHandle);
   if (!ptr) return cudaSuccess;
-  state().pool.used -= ibhost::releaseBlock(ptr, ibhost::BlockKind::Pool, "cudaFreeAsync");
+  if (state().depth == 0) {
+    state().pool.used -= ibhost::releaseBlock(ptr, ibhost::BlockKind::Pool, "cudaFreeAsync");
+    return cudaSuccess;
+  }
+  ibhost::checkDevicePointer(ptr, "cudaFreeAsync");
+  ibhost::enqueueStreamWork([ptr] { state().pool.used -= ibhost::releaseBlock(ptr, ibhost::BlockKind::Pool, "cudaFreeAsync"); });
   return cudaSuccess;
 }
 
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
+  Lock lock(ibhost::emulationLock());
   if (!validStream(stream)) return fail(cudaErrorInvalidResourceHandle);
   if (bytes == 0) return cudaSuccess;
   const char *what = "cudaMemcpyAsync";
   switch (kind) {
-    case cudaMemcpyHostToDevice: ibhost::checkHostRange(src, bytes, what); ibhost::checkDeviceRange(dst, bytes, "cudaMemcpyAsync (destination)"); break;
-    case cudaMemcpyDeviceToHost: ibhost::checkDeviceRange(src, bytes, "cudaMemcpyAsync (source)"); ibhost::checkHostRange(dst, bytes, what); break;
+    case cudaMemcpyHostToDevice: {
+      ibhost::checkHostRange(src, bytes, what);
+      ibhost::checkDeviceRange(dst, bytes, "cudaMemcpyAsync (destination)");
+      if (ibhost::insidePinnedBlock(src, bytes)) break;
+      // From pageable memory CUDA stages the source before the call returns: the caller may reuse it.
+      auto staged = std::make_shared<std::vector<char>>(static_cast<const char *>(src), static_cast<const char *>(src) + bytes);
+      ibhost::enqueueStreamWork([dst, staged] {
+        ibhost::checkDeviceRange(dst, staged->size(), "cudaMemcpyAsync (destination, when it ran)");
+        std::memcpy(dst, staged->data(), staged->size());
+      });
+      return cudaSuccess;
+    }
+    case cudaMemcpyDeviceToHost:
+      ibhost::checkDeviceRange(src, bytes, "cudaMemcpyAsync (source)");
+      ibhost::checkHostRange(dst, bytes, what);
+      if (ibhost::insidePinnedBlock(dst, bytes)) break;
+      // Into pageable memory the call returns once the copy is done.
+      ibhost::synchronizeStreamWork();
+      std::memcpy(dst, src, bytes);
+      return cudaSuccess;
     case cudaMemcpyDeviceToDevice:
       ibhost::checkDeviceRange(src, bytes, "cudaMemcpyAsync (source)");
       ibhost::checkDeviceRange(dst, bytes, "cudaMemcpyAsync (destination)");
       break;
     default: return fail(cudaErrorInvalidValue);
   }
-  std::memmove(dst, src, bytes);
+  // Checked again when it runs: in deferred mode a buffer may have been freed, in stream order, since the call.
+  ibhost::enqueueStreamWork([dst, src, bytes, kind] {
+    if (kind != cudaMemcpyHostToDevice) ibhost::checkDeviceRange(src, bytes, "cudaMemcpyAsync (source, when it ran)");
+    if (kind != cudaMemcpyDeviceToHost) ibhost::checkDeviceRange(dst, bytes, "cudaMemcpyAsync (destination, when it ran)");
+    std::memmove(dst, src, bytes);
+  });
   return cudaSuccess;
 }
 
 cudaError_t cudaMemsetAsync(void *ptr, int value, size_t bytes, cudaStream_t stream) {
+  Lock lock(ibhost::emulationLock());
   if (!validStream(stream)) return fail(cudaErrorInvalidResourceHandle);
   if (bytes == 0) return cudaSuccess;
   ibhost::checkDeviceRange(ptr, bytes, "cudaMemsetAsync");
-  std::memset(ptr, value, bytes);
+  ibhost::enqueueStreamWork([ptr, value, bytes] {
+    ibhost::checkDeviceRange(ptr, bytes, "cudaMemsetAsync (when it ran)");
+    std::memset(ptr, value, bytes);
+  });
   return cudaSuccess;
 }

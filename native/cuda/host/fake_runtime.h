@@ -4,7 +4,9 @@
 #pragma once
 #include <cuda_runtime_api.h>
 #include <cstddef>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -20,6 +22,25 @@ struct MisuseError : std::logic_error {
 void checkDeviceRange(const void *ptr, size_t bytes, const std::string &what);
 /** As checkDeviceRange for a pointer whose extent is not known (a kernel argument): null passes. */
 void checkDevicePointer(const void *ptr, const std::string &what);
+
+/**
+ * Stream work — kernels, copies, memsets, stream-ordered frees, event records, the stand-ins' library
+ * calls — goes through here. By default it runs at once (the call returns when it is done). With a depth
+ * set (setDeferredDepth, hostEmulationSetDeferred), it is queued and runs only while more than `depth`
+ * items wait, or when the host waits for it: like a GPU that is always behind, so a host that reads a
+ * result, or reuses a buffer a queued copy still reads, before waiting for the stream gets stale data.
+ * One queue serves every stream (the addon uses one). An error inside deferred work (a misuse, a
+ * fault-free kernel error) drops what is queued after it and is thrown by the next wait, as a GPU's
+ * sticky error is returned by the next synchronizing call.
+ */
+void enqueueStreamWork(std::function<void()> work);
+/** Runs everything queued, then throws a deferred error if there was one. */
+void synchronizeStreamWork();
+/** Queue depth (0: synchronous, the default); returns the previous one. Synchronizes first. */
+size_t setDeferredDepth(size_t items);
+/** Serializes the emulation's state between the addon's main thread and its read workers, which may run
+ *  queued work (cudaEventSynchronize) while the main thread queues more. */
+std::recursive_mutex &emulationLock();
 
 /** Makes `error` the next cudaGetLastError's (a failed kernel launch). */
 void setLastError(cudaError_t error);

@@ -110,21 +110,24 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation
   checkDeviceRange(B, extentBytes(rowsB, colsB, ldb, strideB, batch, Btype), std::string(fn) + " B");
   checkDeviceRange(C, extentBytes(m, n, ldc, strideC, batch, Ctype), std::string(fn) + " C");
   bool tf32 = Atype == CUDA_R_32F && (compute == CUBLAS_COMPUTE_32F_FAST_TF32 || (compute == CUBLAS_COMPUTE_32F && context->math == CUBLAS_TF32_TENSOR_OP_MATH));
-  float *c = static_cast<float *>(C);
-  for (int bi = 0; bi < batch; ++bi) {
-    long long offA = bi * strideA, offB = bi * strideB, offC = bi * strideC;
-    for (int j = 0; j < n; ++j)
-      for (int i = 0; i < m; ++i) {
-        double sum = 0;
-        for (int q = 0; q < k; ++q) {
-          long long ai = opA ? (long long)i * lda + q : (long long)q * lda + i;
-          long long bj = opB ? (long long)q * ldb + j : (long long)j * ldb + q;
-          sum += (double)load(A, Atype, offA + ai, tf32) * load(B, Btype, offB + bj, tf32);
+  // Host scalars and the math mode are read at the call; the product runs when the stream gets to it.
+  enqueueStreamWork([=] {
+    float *c = static_cast<float *>(C);
+    for (int bi = 0; bi < batch; ++bi) {
+      long long offA = bi * strideA, offB = bi * strideB, offC = bi * strideC;
+      for (int j = 0; j < n; ++j)
+        for (int i = 0; i < m; ++i) {
+          double sum = 0;
+          for (int q = 0; q < k; ++q) {
+            long long ai = opA ? (long long)i * lda + q : (long long)q * lda + i;
+            long long bj = opB ? (long long)q * ldb + j : (long long)j * ldb + q;
+            sum += (double)load(A, Atype, offA + ai, tf32) * load(B, Btype, offB + bj, tf32);
+          }
+          float &out = c[offC + (long long)j * ldc + i];
+          out = (float)(a * sum + (b != 0 ? (double)b * out : 0.0));
         }
-        float &out = c[offC + (long long)j * ldc + i];
-        out = (float)(a * sum + (b != 0 ? (double)b * out : 0.0));
-      }
-  }
+    }
+  });
   countLibraryCall(fn);
   return CUBLAS_STATUS_SUCCESS;
 }

@@ -127,30 +127,28 @@ void store(void *data, cudnnDataType_t type, long long i, float v) {
 
 enum class Direction { Forward, BackwardData, BackwardFilter };
 
-/** One convolution call: its descriptors, its device buffers (one of x, w, y is the output) and its name. */
+/** One convolution call: its name, copies of its descriptors (a queued call must not see them change),
+ *  and its device buffers (one of x, w, y is the output). */
 struct Call {
   Direction direction;
   const char *fn;
-  cudnnContext *handle;
-  const cudnnTensorStruct *x;
-  const cudnnFilterStruct *w;
-  const cudnnConvolutionStruct *conv;
-  const cudnnTensorStruct *y;
+  cudnnTensorStruct x;
+  cudnnFilterStruct w;
+  cudnnConvolutionStruct conv;
+  cudnnTensorStruct y;
   const void *xData = nullptr, *wData = nullptr, *yData = nullptr;
   void *out = nullptr;
 
-  long long outCount() const { return direction == Direction::Forward ? countOf(*y) : direction == Direction::BackwardData ? countOf(*x) : countOf(*w); }
-  cudnnDataType_t type() const { return w->type; }
+  long long outCount() const { return direction == Direction::Forward ? countOf(y) : direction == Direction::BackwardData ? countOf(x) : countOf(w); }
+  cudnnDataType_t type() const { return w.type; }
 };
 
 Call describe(Direction direction, const char *fn, cudnnHandle_t handle, cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w,
               cudnnConvolutionDescriptor_t conv, cudnnTensorDescriptor_t y) {
-  Call call{direction, fn, checked(liveHandles, handle, fn, "cuDNN handle"), checked(liveTensors, x, fn, "tensor descriptor"),
-            checked(liveFilters, w, fn, "filter descriptor"), checked(liveConvolutions, conv, fn, "convolution descriptor"),
-            checked(liveTensors, y, fn, "tensor descriptor")};
   // Without cudnnSetStream cuDNN runs on the legacy default stream, unordered with the addon's own.
-  if (!call.handle->streamSet) throw MisuseError(std::string("host emulation: ") + fn + " on a cuDNN handle with no stream set");
-  return call;
+  if (!checked(liveHandles, handle, fn, "cuDNN handle")->streamSet) throw MisuseError(std::string("host emulation: ") + fn + " on a cuDNN handle with no stream set");
+  return Call{direction, fn, *checked(liveTensors, x, fn, "tensor descriptor"), *checked(liveFilters, w, fn, "filter descriptor"),
+              *checked(liveConvolutions, conv, fn, "convolution descriptor"), *checked(liveTensors, y, fn, "tensor descriptor")};
 }
 
 int outputSize(int in, int kernel, int pad, int stride, int dilation) { return (in + 2 * pad - ((kernel - 1) * dilation + 1)) / stride + 1; }
@@ -159,17 +157,17 @@ std::string dims(int a, int b, int c, int d) { return std::to_string(a) + "x" + 
 
 cudnnStatus_t checkGeometry(const Call &c) {
   const std::string at = std::string(c.fn) + ": ";
-  if (!c.x->set || !c.y->set || !c.w->set || !c.conv->set) return fail(kBadParam, at + "a descriptor that was never set");
-  if (c.x->type != c.w->type || c.y->type != c.w->type) return fail(kBadParam, at + "x, w and y have different data types");
-  if (c.x->format != c.w->format || c.y->format != c.w->format) return fail(kNotSupported, at + "x, w and y in different formats");
-  if (c.conv->compute != CUDNN_DATA_FLOAT) return fail(kNotSupported, at + "a compute type other than float");
-  if (c.x->n != c.y->n || c.x->c != c.w->c || c.y->c != c.w->k) {
-    return fail(kBadParam, at + "x is " + dims(c.x->n, c.x->c, c.x->h, c.x->w) + " (NCHW), w " + dims(c.w->k, c.w->c, c.w->r, c.w->s) + " (KCRS), y " +
-                               dims(c.y->n, c.y->c, c.y->h, c.y->w));
+  if (!c.x.set || !c.y.set || !c.w.set || !c.conv.set) return fail(kBadParam, at + "a descriptor that was never set");
+  if (c.x.type != c.w.type || c.y.type != c.w.type) return fail(kBadParam, at + "x, w and y have different data types");
+  if (c.x.format != c.w.format || c.y.format != c.w.format) return fail(kNotSupported, at + "x, w and y in different formats");
+  if (c.conv.compute != CUDNN_DATA_FLOAT) return fail(kNotSupported, at + "a compute type other than float");
+  if (c.x.n != c.y.n || c.x.c != c.w.c || c.y.c != c.w.k) {
+    return fail(kBadParam, at + "x is " + dims(c.x.n, c.x.c, c.x.h, c.x.w) + " (NCHW), w " + dims(c.w.k, c.w.c, c.w.r, c.w.s) + " (KCRS), y " +
+                               dims(c.y.n, c.y.c, c.y.h, c.y.w));
   }
-  int oh = outputSize(c.x->h, c.w->r, c.conv->padH, c.conv->u, c.conv->dilH), ow = outputSize(c.x->w, c.w->s, c.conv->padW, c.conv->v, c.conv->dilW);
-  if (oh <= 0 || ow <= 0 || c.y->h != oh || c.y->w != ow) {
-    return fail(kBadParam, at + "y is " + std::to_string(c.y->h) + "x" + std::to_string(c.y->w) + ", the convolution of x gives " + std::to_string(oh) + "x" +
+  int oh = outputSize(c.x.h, c.w.r, c.conv.padH, c.conv.u, c.conv.dilH), ow = outputSize(c.x.w, c.w.s, c.conv.padW, c.conv.v, c.conv.dilW);
+  if (oh <= 0 || ow <= 0 || c.y.h != oh || c.y.w != ow) {
+    return fail(kBadParam, at + "y is " + std::to_string(c.y.h) + "x" + std::to_string(c.y.w) + ", the convolution of x gives " + std::to_string(oh) + "x" +
                                std::to_string(ow));
   }
   return CUDNN_STATUS_SUCCESS;
@@ -184,29 +182,29 @@ cudnnStatus_t checkBuffer(const void *data, long long count, cudnnDataType_t typ
 }
 
 cudnnStatus_t checkBuffers(const Call &c) {
-  cudnnStatus_t s = checkBuffer(c.xData, countOf(*c.x), c.type(), c, c.direction == Direction::BackwardData ? "dx" : "x");
-  if (s == CUDNN_STATUS_SUCCESS) s = checkBuffer(c.wData, countOf(*c.w), c.type(), c, c.direction == Direction::BackwardFilter ? "dw" : "w");
-  if (s == CUDNN_STATUS_SUCCESS) s = checkBuffer(c.yData, countOf(*c.y), c.type(), c, c.direction == Direction::Forward ? "y" : "dy");
+  cudnnStatus_t s = checkBuffer(c.xData, countOf(c.x), c.type(), c, c.direction == Direction::BackwardData ? "dx" : "x");
+  if (s == CUDNN_STATUS_SUCCESS) s = checkBuffer(c.wData, countOf(c.w), c.type(), c, c.direction == Direction::BackwardFilter ? "dw" : "w");
+  if (s == CUDNN_STATUS_SUCCESS) s = checkBuffer(c.yData, countOf(c.y), c.type(), c, c.direction == Direction::Forward ? "y" : "dy");
   return s;
 }
 
 constexpr int kAlgorithms = 4;
 constexpr size_t kHugeWorkspace = size_t(3) << 30;
 
-bool offered(int algo, const Call &c) { return algo != 2 || c.conv->math != CUDNN_FMA_MATH; }
+bool offered(int algo, const Call &c) { return algo != 2 || c.conv.math != CUDNN_FMA_MATH; }
 size_t workspaceOf(int algo, const Call &c) {
   if (algo == 1) return (size_t)c.outCount() * 4;
   return algo == 3 ? kHugeWorkspace : 0;
 }
 cudnnMathType_t mathOf(int algo) { return algo == 2 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH; }
-bool bf16Refused(const Call &c) { return c.type() == CUDNN_DATA_BFLOAT16 && (c.w->c % 2 != 0 || c.w->k % 2 != 0); }
+bool bf16Refused(const Call &c) { return c.type() == CUDNN_DATA_BFLOAT16 && (c.w.c % 2 != 0 || c.w.k % 2 != 0); }
 
 /** out = α·(the convolution's result) + β·out, in memory order of the output's own layout; β = 0 does not read
  *  out (cuDNN's rule: it may hold anything, NaN included). */
 void convolve(const Call &c, int algo, void *workspace, float alpha, float beta) {
-  const cudnnTensorStruct &X = *c.x, &Y = *c.y;
-  const cudnnFilterStruct &W = *c.w;
-  const cudnnConvolutionStruct &C = *c.conv;
+  const cudnnTensorStruct &X = c.x, &Y = c.y;
+  const cudnnFilterStruct &W = c.w;
+  const cudnnConvolutionStruct &C = c.conv;
   cudnnDataType_t type = c.type();
   bool tf32 = algo == 2 && type == CUDNN_DATA_FLOAT;
   long long outCount = c.outCount();
@@ -273,7 +271,7 @@ cudnnStatus_t heuristic(const Call &c, int requested, int *returned, Perf *resul
 }
 
 template <typename Perf>
-cudnnStatus_t find(Call &c, int requested, int *returned, Perf *results, void *workspace, size_t bytes) {
+cudnnStatus_t find(const Call &c, int requested, int *returned, Perf *results, void *workspace, size_t bytes) {
   if (cudnnStatus_t s = checkGeometry(c)) return s;
   if (cudnnStatus_t s = checkBuffers(c)) return s;
   if (requested < 1 || !returned || !results) return fail(kBadParam, std::string(c.fn) + ": no room for results");
@@ -281,6 +279,7 @@ cudnnStatus_t find(Call &c, int requested, int *returned, Perf *results, void *w
     if (!workspace) return fail(kBadParam, std::string(c.fn) + ": a null workspace of " + std::to_string(bytes) + " bytes");
     checkDeviceRange(workspace, bytes, std::string(c.fn) + " workspace");
   }
+  synchronizeStreamWork();  // the search runs each algorithm on the inputs as they are now, and times it
   std::vector<Perf> all;
   for (int algo = 0; algo < kAlgorithms; ++algo) {
     if (!offered(algo, c)) continue;
@@ -305,7 +304,7 @@ cudnnStatus_t find(Call &c, int requested, int *returned, Perf *results, void *w
   return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t run(Call &c, const void *alpha, int algo, void *workspace, size_t bytes, const void *beta) {
+cudnnStatus_t run(const Call &c, const void *alpha, int algo, void *workspace, size_t bytes, const void *beta) {
   const std::string at = std::string(c.fn) + ": ";
   if (cudnnStatus_t s = checkGeometry(c)) return s;
   if (cudnnStatus_t s = checkBuffers(c)) return s;
@@ -319,7 +318,8 @@ cudnnStatus_t run(Call &c, const void *alpha, int algo, void *workspace, size_t 
     if (!workspace) return fail(kBadParam, at + "a null workspace");
     checkDeviceRange(workspace, bytes, at + "workspace");
   }
-  convolve(c, algo, workspace, *static_cast<const float *>(alpha), *static_cast<const float *>(beta));
+  float a = *static_cast<const float *>(alpha), b = *static_cast<const float *>(beta);  // host scalars: read at the call
+  enqueueStreamWork([c, algo, workspace, a, b] { convolve(c, algo, workspace, a, b); });
   countLibraryCall(std::string(c.fn) + " algo " + std::to_string(algo));
   return CUDNN_STATUS_SUCCESS;
 }

@@ -19,6 +19,12 @@ Napi::Value objectOf(Napi::Env env, const Map &counts) {
   return out;
 }
 
+Napi::Value SetDeferred(const Napi::CallbackInfo &info) {
+  double items = info[0].As<Napi::Number>().DoubleValue();
+  if (!(items >= 0)) throw Napi::Error::New(info.Env(), "hostEmulationSetDeferred: a queue depth >= 0 expected");
+  return Napi::Number::New(info.Env(), static_cast<double>(setDeferredDepth(static_cast<size_t>(items))));
+}
+
 Napi::Value Launches(const Napi::CallbackInfo &info) { return objectOf(info.Env(), kernelLaunches()); }
 Napi::Value LibraryObjects(const Napi::CallbackInfo &info) { return objectOf(info.Env(), libraryObjects()); }
 Napi::Value LibraryCalls(const Napi::CallbackInfo &info) { return objectOf(info.Env(), libraryCalls()); }
@@ -28,6 +34,7 @@ Napi::Value LibraryCalls(const Napi::CallbackInfo &info) { return objectOf(info.
 Napi::Object addHostEmulationExports(Napi::Env env, Napi::Object exports) {
   exports.Set("hostEmulation", Napi::String::New(env, "native/cuda/src on a fake CUDA runtime on the CPU with stand-ins for cuDNN and cuBLAS (no GPU)"));
   exports.Set("hostEmulationSetCapacity", Napi::Function::New(env, SetCapacity));
+  exports.Set("hostEmulationSetDeferred", Napi::Function::New(env, SetDeferred));
   exports.Set("hostEmulationLaunches", Napi::Function::New(env, Launches));
   exports.Set("hostEmulationLibraryObjects", Napi::Function::New(env, LibraryObjects));
   exports.Set("hostEmulationLibraryCalls", Napi::Function::New(env, LibraryCalls));

@@ -6,7 +6,8 @@
 #include <napi.h>
 
 namespace ibhost {
-/** Adds hostEmulation (a description), hostEmulationSetCapacity(bytes) → the previous capacity, and
+/** Adds hostEmulation (a description), hostEmulationSetCapacity(bytes) → the previous capacity,
+ *  hostEmulationSetDeferred(items) → the previous queue depth (0: synchronous; fake_runtime.h),
  *  hostEmulationLaunches() → { kernel name: launches so far },
  *  hostEmulationLibraryObjects() → { kind: cuDNN/cuBLAS objects alive } and hostEmulationLibraryCalls() →
  *  { library function (and algorithm): calls so far }. */

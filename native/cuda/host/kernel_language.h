@@ -13,9 +13,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include "fake_runtime.h"
 
 #define __global__
 #define __device__
@@ -82,21 +84,31 @@ void checkPointerArguments(const char *kernel, const Tuple &params, std::index_s
   (check(I, std::get<I>(params)), ...);
 }
 
-/** `kernel<<<config>>>(args...)`: the arguments converted to the kernel's parameter types, as CUDA does. */
+/** A launch's configuration is checked at the call, as on a GPU: false (and the last error set to
+ *  cudaErrorInvalidConfiguration) when it cannot run. */
+bool acceptLaunch(const char *kernel, const LaunchConfig &config);
+
+/** `kernel<<<config>>>(args...)`: the arguments converted to the kernel's parameter types, as CUDA does,
+ *  and kept with the launch, which runs now or, in deferred mode, when the stream gets to it. */
 template <typename... P, typename... A>
 void launch(const char *name, const LaunchConfig &config, void (*kernel)(P...), A &&...args) {
   static_assert(sizeof...(P) == sizeof...(A), "kernel launched with the wrong number of arguments");
   using Params = std::tuple<std::decay_t<P>...>;
-  Params params(static_cast<std::decay_t<P>>(std::forward<A>(args))...);
-  checkPointerArguments(name, params, std::index_sequence_for<P...>{});
-  struct Closure {
-    void (*kernel)(P...);
-    Params *params;
-  } closure{kernel, &params};
-  runGrid(name, config, [](void *c) {
-    auto *self = static_cast<Closure *>(c);
-    std::apply(self->kernel, *self->params);
-  }, &closure);
+  auto params = std::make_shared<Params>(static_cast<std::decay_t<P>>(std::forward<A>(args))...);
+  if (!acceptLaunch(name, config)) return;
+  checkPointerArguments(name, *params, std::index_sequence_for<P...>{});
+  enqueueStreamWork([name, config, kernel, params] {
+    // Again when it runs: in deferred mode a buffer may have been freed, in stream order, since the call.
+    checkPointerArguments(name, *params, std::index_sequence_for<P...>{});
+    struct Closure {
+      void (*kernel)(P...);
+      Params *params;
+    } closure{kernel, params.get()};
+    runGrid(name, config, [](void *c) {
+      auto *self = static_cast<Closure *>(c);
+      std::apply(self->kernel, *self->params);
+    }, &closure);
+  });
 }
 
 }  // namespace ibhost

@@ -287,6 +287,14 @@ void describeRunningThread(char *buffer, size_t size) {
                 t / blockDim.x % blockDim.y, t / (blockDim.x * blockDim.y));
 }
 
+bool acceptLaunch(const char *kernel, const LaunchConfig &config) {
+  if (scheduler().current >= 0) throw MisuseError(std::string("host emulation: ") + kernel + " launched from inside a kernel");
+  if (validConfiguration(config)) return true;
+  // What a GPU launch does: nothing runs, and the error is the next cudaGetLastError's.
+  setLastError(cudaErrorInvalidConfiguration);
+  return false;
+}
+
 void runGrid(const char *kernel, const LaunchConfig &config, ThreadBody body, void *closure) {
   Scheduler &s = scheduler();
   if (s.current >= 0) throw MisuseError(std::string("host emulation: ") + kernel + " launched from inside a kernel");
