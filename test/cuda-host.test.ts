@@ -11,6 +11,8 @@ import { rewriteLaunches } from '../native/cuda/host/launch-syntax.mjs';
 import { CONV_LAYOUTS, isCudaOutOfMemory, type CudaAddon } from '../src/backend/cuda/addon.js';
 import { registerCudaBackend } from '../src/backend/cuda/register.js';
 import { defineCudaKernelSuite } from './helpers/cuda-kernel-suite.js';
+import { buildModel } from '../src/models/registry.js';
+import { fit } from '../src/train/fit.js';
 
 /**
  * The cuda addon's own C++ and CUDA sources (native/cuda/src), compiled for the CPU with g++ against a
@@ -299,6 +301,40 @@ describe('stream work deferred behind the host', { skip }, () => {
       // An upload, a scalar and a read are in flight at once: a few 64 KiB blocks, not one per iteration.
       assert.ok(peak - before <= 4 * 65536, `pinned staging grew by ${peak - before} bytes`);
     });
+  });
+
+  it('fit with InfoBatch trains a ResNetTiny as on cpu: the same samples pruned each epoch, the same losses', async () => {
+    const n = 96;
+    const images = values(n * 8 * 8 * 3, 7);
+    // The label is the channel with the largest mean, a rule the network can learn.
+    const labels = Int32Array.from({ length: n }, (_, i) => {
+      const sums = [0, 0, 0];
+      for (let p = 0; p < 64; p++) for (let c = 0; c < 3; c++) sums[c]! += images[(i * 64 + p) * 3 + c]!;
+      return sums.indexOf(Math.max(...sums));
+    });
+    const train = async () => {
+      const model = buildModel('ResNetTiny', { inputShape: [8, 8, 3], numClasses: 3, seed: 5 });
+      const x = tf.tensor4d(images, [n, 8, 8, 3]);
+      const y = tf.tensor1d(labels, 'int32');
+      try {
+        return await fit(model, { x, y }, { epochs: 4, batchSize: 16, loss: 'softmaxCrossEntropy', learningRate: 0.05, seed: 0 });
+      } finally {
+        tf.dispose([x, y]);
+        model.dispose();
+      }
+    };
+    await tf.setBackend('cpu');
+    const want = await train();
+    let got: Awaited<ReturnType<typeof train>> | undefined;
+    await deferred(async () => {
+      got = await train();
+    });
+    assert.equal(got!.backend, 'cuda');
+    assert.ok(want.savedFraction > 0.05, `InfoBatch pruned ${want.savedFraction}`);
+    assert.deepEqual(got!.epochs.map((e) => e.samplesTrained), want.epochs.map((e) => e.samplesTrained));
+    got!.epochs.forEach((e, i) => assert.ok(Math.abs(e.loss - want.epochs[i]!.loss) <= 1e-3 * want.epochs[i]!.loss, `epoch ${i}: loss ${e.loss} on cuda, ${want.epochs[i]!.loss} on cpu`));
+    // The scores InfoBatch kept (each sample's last loss, read back behind the device) agree too.
+    assert.ok(relativeError(Array.from(got!.infobatch.scores), Array.from(want.infobatch.scores)) < 1e-4);
   });
 
   it('a kernel queued on a buffer freed before it runs fails at the next wait, naming the kernel', async () => {
