@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/select.js';
 import { activeCudaAddon, cudaFallbacks } from '../src/backend/cuda.js';
+import { startKernelProfile, stopKernelProfile, type KernelProfile } from '../src/backend/cuda/kernel-profile.js';
 import { PRECISIONS, type Precision } from '../src/config.js';
 import { perSampleCrossEntropy } from '../src/train/loss.js';
 import { activeWebgpuAdapter, describeAdapter, probeWebgpuAdapter } from '../src/backend/webgpu.js';
@@ -15,7 +16,10 @@ import { makeTrainStep } from './gpu-check-train-step.js';
  * GPU, and the median over the timed steps after the warm-up ones (shader compilation) is reported.
  * The last line is `GPU_CHECK {json}` for the shell script to read.
  */
-const USAGE = 'usage: gpu-check-bench [--backend webgpu] [--precision fp32] [--model ResNet18] [--batch 128] [--warmup 3] [--steps 10] [--eval] [--probe]';
+const USAGE = 'usage: gpu-check-bench [--backend webgpu] [--precision fp32] [--model ResNet18] [--batch 128] [--warmup 3] [--steps 10] [--eval] [--profile] [--probe]';
+
+/** Steps --profile runs after the timed ones (a profile slows a step: one timing event per kernel). */
+const PROFILED_STEPS = 2;
 
 function positiveInteger(text: string, flag: string): number {
   const value = Number(text);
@@ -37,6 +41,7 @@ export async function runGpuCheckBench(argv: string[]): Promise<number> {
         probe: { type: 'boolean', default: false },
         precision: { type: 'string', default: 'fp32' },
         eval: { type: 'boolean', default: false },
+        profile: { type: 'boolean', default: false },
       },
       strict: true,
     });
@@ -51,6 +56,7 @@ export async function runGpuCheckBench(argv: string[]): Promise<number> {
       probe: values.probe,
       precision: values.precision as Precision,
       eval: values.eval,
+      profile: values.profile,
     };
   } catch (error) {
     console.error(`gpu-check-bench: ${(error as Error).message}\n${USAGE}`);
@@ -117,7 +123,19 @@ export async function runGpuCheckBench(argv: string[]): Promise<number> {
     }
     evalImagesPerSecond = size / medianOf(evalTimes)!;
   }
+  // On cuda, --profile: GPU time per tfjs kernel over two more steps (after the timed ones, which it would slow).
+  let profile: KernelProfile | null = null;
+  if (cuda && options.profile) {
+    startKernelProfile(cuda);
+    for (let i = 0; i < PROFILED_STEPS; i += 1) await step(images, labels, weights);
+    profile = stopKernelProfile();
+    console.log(`GPU time per tfjs kernel (mean of ${PROFILED_STEPS} steps, ${(profile.totalMs / PROFILED_STEPS).toFixed(1)} ms per step; a kernel's time runs from the end of the one before it):`);
+    for (const k of profile.kernels.slice(0, 30)) {
+      console.log(`  ${k.kernel.padEnd(32)} ${(k.calls / PROFILED_STEPS).toFixed(0).padStart(5)} calls ${(k.ms / PROFILED_STEPS).toFixed(2).padStart(9)} ms ${((100 * k.ms) / profile.totalMs).toFixed(1).padStart(5)} %`);
+    }
+  }
   const result = {
+    kernelProfile: profile ? profile.kernels.slice(0, 15).map((k) => ({ ...k, ms: k.ms / PROFILED_STEPS, calls: k.calls / PROFILED_STEPS })) : null,
     framework: 'tfjs',
     backend: selected.name,
     precision: options.precision,

@@ -67,9 +67,9 @@ torch() {
   step "PyTorch: $*"
   timeout 150 "$python" "$here/gpu-check-torch.py" --steps 20 --eval "$@" | tee /dev/stderr | grep '^GPU_CHECK ' | cut -d' ' -f2- >>"$results"
 }
-bench --model ResNet18 --batch 256 --precision fp32
+bench --model ResNet18 --batch 256 --precision fp32 --profile
 torch --model ResNet18 --batch 256 --precision fp32 bf16
-bench --model ResNet18 --batch 256 --precision bf16
+bench --model ResNet18 --batch 256 --precision bf16 --profile
 bench --model ResNet18 --batch 128 --precision fp32
 torch --model ResNet18 --batch 128 --precision fp32
 bench --model ResNet50 --batch 128 --precision fp32

@@ -13,6 +13,9 @@ import { registerCudaBackend } from '../src/backend/cuda/register.js';
 import { defineCudaKernelSuite } from './helpers/cuda-kernel-suite.js';
 import { buildModel } from '../src/models/registry.js';
 import { fit } from '../src/train/fit.js';
+import { startKernelProfile, stopKernelProfile } from '../src/backend/cuda/kernel-profile.js';
+import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, SGD_MOMENTUM } from '../src/ops/kernel-names.js';
+import { makeTrainStep } from '../scripts/gpu-check-train-step.js';
 
 /**
  * The cuda addon's own C++ and CUDA sources (native/cuda/src), compiled for the CPU with g++ against a
@@ -257,6 +260,36 @@ describe('dnn.cc and blas.cc on the cuDNN and cuBLAS stand-ins', { skip }, () =>
       assert.ok(error > 1e-5 && error < 5e-3, `tf32 output ${i}: relative error ${error}`);
     });
     assert.match(addon!.convAlgorithms(), /^fwd tf32 n2 h8 w8 c16 k8 3x3 s1 p1: NHWC algo 2 math 1, heuristic/m);
+  });
+});
+
+describe('the kernel profile of the cuda backend', { skip }, () => {
+  it('gives each tfjs kernel of a training step its calls and GPU time, heaviest first, adding up to the whole', async () => {
+    await tf.setBackend('cuda');
+    const model = buildModel('ResNetTiny', { inputShape: [8, 8, 3], numClasses: 3, seed: 1 });
+    const step = makeTrainStep(model);
+    const images = tensor([8, 8, 8, 3], 9) as tf.Tensor4D;
+    const labels = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32');
+    const weights = tf.ones([8]) as tf.Tensor1D;
+    try {
+      await step(images, labels, weights); // plans made outside the profile
+      const start = addon!.markTime();
+      startKernelProfile(addon!);
+      await step(images, labels, weights);
+      const profile = stopKernelProfile();
+      const names = profile.kernels.map((k) => k.kernel);
+      for (const kernel of ['Conv2D', 'Conv2DBackpropFilter', BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, SGD_MOMENTUM]) assert.ok(names.includes(kernel), `${kernel} in ${names.join(', ')}`);
+      const convs = model.layers.filter((l) => l.getClassName() === 'InfobatchConv2d').length;
+      assert.equal(profile.kernels.find((k) => k.kernel === 'Conv2D')!.calls, convs);
+      assert.ok(profile.kernels.every((k, i) => k.ms >= 0 && (i === 0 || profile.kernels[i - 1]!.ms >= k.ms)));
+      assert.ok(Math.abs(profile.kernels.reduce((sum, k) => sum + k.ms, 0) - profile.totalMs) < 1e-6 * Math.max(1, profile.totalMs));
+      assert.ok(profile.totalMs > 0);
+      assert.throws(() => addon!.elapsedMs(start, start), /unknown mark/, 'the profile clears its timing events');
+    } finally {
+      step.dispose();
+      model.dispose();
+      tf.dispose([images, labels, weights]);
+    }
   });
 });
 

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { CudaAddon } from './addon.js';
 import { CudaBackend } from './backend.js';
+import { kernelRan } from './kernel-profile.js';
 import { BASIC_KERNELS, BINARY_KERNELS, UNARY_KERNELS } from './kernels/elementwise.js';
 import { NN_KERNELS } from './kernels/nn.js';
 import { REDUCE_KERNELS } from './kernels/reduce.js';
@@ -69,13 +70,21 @@ export function registerCudaBackend(addon: CudaAddon): void {
     const fallback = cpuFallback(kernelName, cpuKernels.get(kernelName), cpu);
     const kernelFunc = ((args: KernelArgs) => {
       const typed = args as KernelArgs & { backend: CudaBackend };
-      return kernel(typed) ?? fallback(typed);
+      const result = kernel(typed) ?? fallback(typed);
+      kernelRan(kernelName);
+      return result;
     }) as tf.KernelFunc;
     tf.registerKernel({ kernelName, backendName: CUDA_BACKEND, kernelFunc });
   }
   for (const [kernelName, kernelFunc] of cpuKernels) {
     if (Object.hasOwn(CUDA_KERNELS, kernelName)) continue;
-    tf.registerKernel({ kernelName, backendName: CUDA_BACKEND, kernelFunc: cpuFallback(kernelName, kernelFunc, cpu) as tf.KernelFunc });
+    const fallback = cpuFallback(kernelName, kernelFunc, cpu);
+    const profiled = ((args: KernelArgs) => {
+      const result = fallback(args as KernelArgs & { backend: CudaBackend });
+      kernelRan(kernelName);
+      return result;
+    }) as tf.KernelFunc;
+    tf.registerKernel({ kernelName, backendName: CUDA_BACKEND, kernelFunc: profiled });
   }
   registeredWith = addon;
 }
