@@ -18,6 +18,7 @@
 #include <cuda_runtime_api.h>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -47,8 +48,16 @@ struct IbHostMemPool {
 namespace ibhost {
 namespace {
 
+/** 4 GiB, or $INFOBATCH_HOST_EMULATION_MIB (for a process the tests start, e.g. the CLI, which cannot call
+ *  hostEmulationSetCapacity): a small device keeps dnn.cc's search workspaces, written in full, cheap. */
+size_t initialCapacity() {
+  const char *mib = std::getenv("INFOBATCH_HOST_EMULATION_MIB");
+  long long value = mib ? std::atoll(mib) : 0;
+  return value > 0 ? size_t(value) << 20 : size_t(4) << 30;
+}
+
 struct State {
-  size_t capacity = size_t(4) << 30;
+  size_t capacity = initialCapacity();
   size_t directBytes = 0;  // cudaMalloc'd, outside the pool
   IbHostMemPool pool;
   std::set<IbHostStream *> streams;
