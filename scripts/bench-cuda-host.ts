@@ -3,7 +3,9 @@
  * an addon whose every call returns at once (no GPU, no data), so what is timed is tfjs's engine, our
  * kernels' TypeScript and the N-API calls they would make: the floor under a step's wall time on a GPU,
  * and a step is host-bound where this exceeds the GPU's time for it. Prints host ms per step (median and
- * minimum after warm-up), tfjs kernel calls and addon calls per step by name, and the uploads' sizes.
+ * minimum after warm-up), tfjs kernel calls and addon calls per step by name, the uploads' sizes, and the
+ * peak of device memory the backend's tensors hold during a step (what the addon allocates for them: a
+ * lower bound of the GPU's peak, which adds cuDNN workspaces and the addon's own temporaries).
  *
  *   npm run bench:cuda-host -- [--model ResNet18] [--batch 256] [--steps 20]
  */
@@ -17,15 +19,36 @@ import { makeTrainStep } from './gpu-check-train-step.js';
 
 const ZERO_STATS: CudaStats = { dispatches: 0, uploads: 0, downloads: 0, bytesInUse: 0, bytesReserved: 0, peakBytesInUse: 0, pinnedBytes: 0, deviceFreeBytes: 0, deviceTotalBytes: 0 };
 
+/** Bytes the backend holds in device memory now, and the most since the last reset. */
+class DeviceBytes {
+  private readonly sizes = new Map<number, number>();
+  inUse = 0;
+  peak = 0;
+  allocated(ptr: number, bytes: number): void {
+    this.sizes.set(ptr, bytes);
+    this.inUse += bytes;
+    this.peak = Math.max(this.peak, this.inUse);
+  }
+  freed(ptr: number): void {
+    this.inUse -= this.sizes.get(ptr) ?? 0;
+    this.sizes.delete(ptr);
+  }
+  resetPeak(): void {
+    this.peak = this.inUse;
+  }
+}
+
 /** An addon that does nothing: addresses are counted out, reads return zeros, every other call is a no-op. */
-function idleAddon(calls: Map<string, number>, uploads: number[]): CudaAddon {
+function idleAddon(calls: Map<string, number>, uploads: number[], memory: DeviceBytes): CudaAddon {
   let next = 4096;
   const behaviour: Partial<CudaAddon> = {
     malloc: (bytes) => {
       const ptr = next;
       next += Math.ceil(bytes / 256) * 256 + 256;
+      memory.allocated(ptr, bytes);
       return ptr;
     },
+    free: (ptr) => memory.freed(ptr),
     upload: (_ptr, values) => void uploads.push(values.length),
     readSync: (_ptr, out) => void out.fill(0),
     readAsync: async (_ptr, bytes) => new ArrayBuffer(bytes),
@@ -59,7 +82,8 @@ if (!Number.isInteger(batch) || batch < 2 || !Number.isInteger(steps) || steps <
 
 const addonCalls = new Map<string, number>();
 const uploads: number[] = [];
-registerCudaBackend(idleAddon(addonCalls, uploads));
+const memory = new DeviceBytes();
+registerCudaBackend(idleAddon(addonCalls, uploads, memory));
 await tf.setBackend('cuda');
 const model = buildModel(values.model, { inputShape: [32, 32, 3], numClasses: 10, seed: 0 });
 const step = makeTrainStep(model);
@@ -77,6 +101,8 @@ for (let i = 0; i < warmup + steps; i++) {
 // One more step, counted: tfjs kernel calls (through the engine) and addon calls.
 addonCalls.clear();
 uploads.length = 0;
+const heldBefore = memory.inUse; // the model's weights, optimizer state, the batch
+memory.resetPeak();
 const kernelCalls = new Map<string, number>();
 const engine = tf.engine() as unknown as { runKernel: (name: string, ...rest: unknown[]) => unknown };
 const runKernel = engine.runKernel.bind(engine);
@@ -94,4 +120,6 @@ console.log(`${values.model}, batch ${batch}, cuda backend on an idle addon: hos
 console.log(`tfjs kernel calls per step: ${total(kernelCalls)} (${top(kernelCalls)})`);
 console.log(`addon calls per step: ${total(addonCalls)} (${top(addonCalls)})`);
 console.log(`uploads per step: ${uploads.length} (elements: ${uploads.join(', ')})`);
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+console.log(`device memory of the backend's tensors: peak ${mib(memory.peak)} during a step, ${mib(heldBefore)} held between steps (weights, optimizer state, batch); cuDNN workspaces and the addon's temporaries come on top`);
 step.dispose();

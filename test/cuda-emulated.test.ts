@@ -52,6 +52,8 @@ it('npm run bench:cuda-host prints the host side of a step: ms, tfjs kernel call
   assert.match(run.stdout, /^tfjs kernel calls per step: \d+ \(.*InfobatchBatchNormTrain \d+.*\)$/m);
   assert.match(run.stdout, /^addon calls per step: \d+ \(.*conv2d \d+.*\)$/m);
   assert.match(run.stdout, /^uploads per step: \d+ \(elements: [\d, ]+\)$/m);
+  const memory = /^device memory of the backend's tensors: peak (\d+\.\d) MiB during a step, (\d+\.\d) MiB held between steps/m.exec(run.stdout);
+  assert.ok(memory && Number(memory[1]) > Number(memory[2]) && Number(memory[2]) > 0, run.stdout);
   const bad = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/bench-cuda-host.ts', '--model', 'ResNet99'], { encoding: 'utf8' });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr.trim(), /^bench-cuda-host: unknown --model "ResNet99"; choose one of: /);
