@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { buildModel } from '../src/models/registry.js';
-import { BatchNorm, Conv2d, Linear } from '../src/models/layers/index.js';
+import { BatchNorm, Conv2d, GlobalAveragePool, Linear, ReLU } from '../src/models/layers/index.js';
 import { loadModel, saveModel } from '../src/runs/index.js';
 import { SgdMomentum } from '../src/train/sgd.js';
 import { trainableVariables, trainStep } from '../src/train/step.js';
@@ -127,7 +127,10 @@ describe('CIFAR ResNets', () => {
       const loaded = await loadModel(dir);
       const classes = (m: tfl.LayersModel) => [...new Set(m.layers.map((l) => l.getClassName()))].sort();
       assert.deepEqual(classes(loaded), classes(model));
-      for (const name of ['InfobatchBatchNorm', 'InfobatchConv2d', 'InfobatchLinear', 'InfobatchReLU']) assert.ok(classes(loaded).includes(name), name);
+      for (const name of ['InfobatchBatchNorm', 'InfobatchConv2d', 'InfobatchLinear']) assert.ok(classes(loaded).includes(name), name);
+      // Each block ends in relu(bn(x) + shortcut), one layer whose configuration survives the round trip.
+      const blockEnds = loaded.layers.filter((l) => l.getConfig()['residual'] === true);
+      assert.ok(blockEnds.length > 0 && blockEnds.every((l) => l.getConfig()['activation'] === 'relu' && l.inboundNodes[0]!.inboundLayers.length === 2));
       const a = (model.predict(images) as tf.Tensor).arraySync();
       const b = (loaded.predict(images) as tf.Tensor).arraySync();
       assert.deepEqual(a, b);
@@ -135,6 +138,33 @@ describe('CIFAR ResNets', () => {
       optimizer.dispose();
       model.dispose();
       loaded.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a model of separate BatchNorm, ReLU and Add layers (as saved before they were fused) still trains, saves and loads', async () => {
+    await tf.setBackend('cpu');
+    const dir = mkdtempSync(join(tmpdir(), 'infobatch-model-'));
+    try {
+      const input = tfl.input({ shape: [6, 6, 3] });
+      const conv = new Conv2d({ filters: 4, kernelSize: 3, padding: 1, useBias: false, seed: 1 }).apply(input) as tfl.SymbolicTensor;
+      const bn = new BatchNorm().apply(conv) as tfl.SymbolicTensor;
+      const sum = tfl.layers.add().apply([bn, new Conv2d({ filters: 4, kernelSize: 1, padding: 0, useBias: false, seed: 2 }).apply(input) as tfl.SymbolicTensor]) as tfl.SymbolicTensor;
+      const pooled = new GlobalAveragePool().apply(new ReLU().apply(sum)) as tfl.SymbolicTensor;
+      const model = tfl.model({ inputs: input, outputs: new Linear({ units: 2, seed: 3 }).apply(pooled) as tfl.SymbolicTensor });
+      const vars = trainableVariables(model);
+      const optimizer = new SgdMomentum(vars, 5e-4);
+      const images = tf.randomNormal([4, 6, 6, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
+      const labels = tf.tensor1d([0, 1, 0, 1], 'int32');
+      const weights = tf.ones([4]) as tf.Tensor1D;
+      await trainStep(model, vars, optimizer, { images, labels, weights, lr: 0.1, momentum: 0.9, labelSmoothing: 0.1 });
+      await saveModel(model, dir);
+      const loaded = await loadModel(dir);
+      assert.ok(loaded.layers.some((l) => l.getClassName() === 'InfobatchReLU'));
+      assert.deepEqual((loaded.predict(images) as tf.Tensor).arraySync(), (model.predict(images) as tf.Tensor).arraySync());
+      tf.dispose([images, labels, weights]);
+      optimizer.dispose();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -119,6 +119,43 @@ for (const backend of BACKENDS) {
       });
     }
 
+    it('batchNormTrain with a residual and a ReLU: relu(bn(x) + residual) and the gradients for x, gamma, beta and the residual', async () => {
+      await tf.setBackend(backend.name);
+      const shape = [6, 5, 5, 8];
+      const x = tf.tensor(randomArray(tf.util.sizeFromShape(shape), 'fx', -2, 4), shape);
+      const residual = tf.tensor(randomArray(x.size, 'fres'), shape);
+      const r = tf.tensor(randomArray(x.size, 'fr'), shape);
+      const gamma = tf.tensor1d(randomArray(8, 'fg', 0.5, 1.5));
+      const beta = tf.tensor1d(randomArray(8, 'fb'));
+      const runningMean = tf.variable(tf.zeros([8]), false);
+      const runningVar = tf.variable(tf.ones([8]), false);
+      const running = { mean: runningMean, variance: runningVar, update: (m: tf.Tensor, v: tf.Tensor) => (runningMean.assign(m as tf.Tensor1D), runningVar.assign(v as tf.Tensor1D)) };
+      const epsilon = 1e-5;
+      for (const variant of [{ relu: true, withResidual: true }, { relu: true, withResidual: false }, { relu: false, withResidual: true }]) {
+        const label = `relu ${variant.relu}, residual ${variant.withResidual}`;
+        const ours = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor, res: tf.Tensor) =>
+          batchNormTrain(a, g, b, running, { epsilon, momentum: 0.1, relu: variant.relu, ...(variant.withResidual ? { residual: res } : {}) });
+        const reference = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor, res: tf.Tensor) => {
+          const y = referenceBatchNorm(a, g, b, epsilon)[0]!;
+          const sum = variant.withResidual ? tf.add(y, res) : y;
+          return variant.relu ? tf.relu(sum) : sum;
+        };
+        const loss = (f: typeof ours) => (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor, res: tf.Tensor) => tf.sum(tf.mul(f(a, g, b, res), r));
+        const [actualY, expectedY] = [ours, reference].map((f) => tf.tidy(() => values([f(x, gamma, beta, residual)])[0]!));
+        assertClose(actualY!, expectedY!, `y (${label})`);
+        // Without a residual the op does not depend on it, and tf.grads refuses an unused input.
+        const grads = (f: typeof ours) => (variant.withResidual ? tf.grads(loss(f))([x, gamma, beta, residual]) : tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => loss(f)(a, g, b, residual))([x, gamma, beta]));
+        const [actual, expected] = [ours, reference].map((f) => tf.tidy(() => values(grads(f))));
+        assert.equal(actual!.length, variant.withResidual ? 4 : 3);
+        actual!.forEach((got, i) => assertClose(got, expected![i]!, `${['dx', 'dgamma', 'dbeta', 'dresidual'][i]} (${label})`, i === 0 ? 1e-4 : TOL));
+      }
+      const before = tf.memory().numTensors;
+      tf.dispose(tf.tidy(() => tf.grads((a: tf.Tensor, res: tf.Tensor) => tf.sum(batchNormTrain(a, gamma, beta, running, { epsilon, momentum: 0.1, relu: true, residual: res })))([x, residual])));
+      assert.equal(tf.memory().numTensors, before, 'no tensors left behind');
+      assert.throws(() => batchNormTrain(x, gamma, beta, running, { epsilon, momentum: 0.1, residual: tf.zeros([6, 5, 5, 4]) }), /the residual's shape \[6, 5, 5, 4\] differs from x's \[6, 5, 5, 8\]/);
+      tf.dispose([x, residual, r, gamma, beta, runningMean, runningVar]);
+    });
+
     it('batchNormTrain leaves no tensors behind and refuses one value per channel', async () => {
       await tf.setBackend(backend.name);
       const x = tf.randomNormal([4, 3, 3, 6], 0, 1, 'float32', 1);

@@ -170,8 +170,8 @@ describe('divergence', () => {
     checkFiniteLosses(new Float32Array([0.5, 2]), 0, 0);
   });
 
-  it('--max_lr 1e4 stops at once with one line, keeps no non-finite model, marks the run diverged, and the checkpoint stays resumable', () => {
-    const args = ['train', ...TINY, '--experiment_name', 'blowup', '--num_epoch', '3', '--max_lr', '1e4'];
+  it('--max_lr 1e8 stops at once with one line, keeps no non-finite model, marks the run diverged, and the checkpoint stays resumable', () => {
+    const args = ['train', ...TINY, '--experiment_name', 'blowup', '--num_epoch', '3', '--max_lr', '1e8'];
     const result = run(...args);
     // In training (epoch e, batch b) or, when the last batches blew the weights up, in the evaluation after it.
     assertOneLineError(result, /(^infobatch: error: loss diverged at epoch \d+, batch \d+|test loss diverged at epoch \d+); try a lower --max_lr$/, 3);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { BatchNorm, Conv2d, GlobalAveragePool, Linear, ReLU } from './layers/index.js';
+import { BatchNorm, Conv2d, GlobalAveragePool, Linear } from './layers/index.js';
 
 /**
  * CIFAR-form ResNets built from our PyTorch-semantics layers (./layers), for any input shape and class
@@ -8,7 +8,9 @@ import { BatchNorm, Conv2d, GlobalAveragePool, Linear, ReLU } from './layers/ind
  *
  * CIFAR form (as in the official InfoBatch example and the reproduction it mirrors): a 3×3 stride-1 stem,
  * no max-pool, stages with strides 1/2/2/2, BatchNorm after every convolution, global average pool, one
- * dense layer. Convolutions have no bias (BatchNorm follows), so ResNet-18 for 10 classes has exactly
+ * dense layer. Each BatchNorm carries the ReLU after it, and a block's last one the shortcut's addition
+ * too (relu(bn(x) + shortcut) as one layer: see BatchNorm), the same function as PyTorch's separate
+ * modules with fewer tensors kept for the backward pass. Convolutions have no bias (BatchNorm follows), so ResNet-18 for 10 classes has exactly
  * 11,173,962 trainable parameters, like torchvision-style CIFAR ResNet-18 in PyTorch. The recipe is
  * PyTorch's: convolutions pad symmetrically (padding 1 for 3×3, 0 for 1×1, so both paths of a
  * downsampling block sample pixels 0, 2, 4…), weights and biases start from PyTorch's default init,
@@ -90,8 +92,14 @@ class ResNetBuilder {
     return new BatchNorm({ name }).apply(x) as tfl.SymbolicTensor;
   }
 
-  relu(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
-    return new ReLU({ name }).apply(x) as tfl.SymbolicTensor;
+  /** relu(bn(x)), one layer (PyTorch: F.relu(bn(x))). */
+  bnRelu(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
+    return new BatchNorm({ activation: 'relu', name }).apply(x) as tfl.SymbolicTensor;
+  }
+
+  /** relu(bn(x) + shortcut), a block's end as one layer (PyTorch: F.relu(bn2(y) + shortcut(x))). */
+  bnAddRelu(x: tfl.SymbolicTensor, shortcut: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
+    return new BatchNorm({ activation: 'relu', residual: true, name }).apply([x, shortcut]) as tfl.SymbolicTensor;
   }
 
   shortcut(x: tfl.SymbolicTensor, outChannels: number, strides: number, kind: ResNetSpec['shortcut'], name: string): tfl.SymbolicTensor {
@@ -108,19 +116,17 @@ class ResNetBuilder {
   }
 
   basicBlock(x: tfl.SymbolicTensor, width: number, strides: number, shortcut: ResNetSpec['shortcut'], name: string): tfl.SymbolicTensor {
-    let y = this.relu(this.bn(this.conv(x, width, 3, strides, `${name}_conv1`), `${name}_bn1`), `${name}_relu1`);
-    y = this.bn(this.conv(y, width, 3, 1, `${name}_conv2`), `${name}_bn2`);
-    const sum = tfl.layers.add({ name: `${name}_add` }).apply([y, this.shortcut(x, width, strides, shortcut, `${name}_shortcut`)]) as tfl.SymbolicTensor;
-    return this.relu(sum, `${name}_out`);
+    const y = this.bnRelu(this.conv(x, width, 3, strides, `${name}_conv1`), `${name}_bn1`);
+    const residual = this.shortcut(x, width, strides, shortcut, `${name}_shortcut`);
+    return this.bnAddRelu(this.conv(y, width, 3, 1, `${name}_conv2`), residual, `${name}_bn2`);
   }
 
   bottleneckBlock(x: tfl.SymbolicTensor, width: number, strides: number, shortcut: ResNetSpec['shortcut'], name: string): tfl.SymbolicTensor {
     const out = width * 4;
-    let y = this.relu(this.bn(this.conv(x, width, 1, 1, `${name}_conv1`), `${name}_bn1`), `${name}_relu1`);
-    y = this.relu(this.bn(this.conv(y, width, 3, strides, `${name}_conv2`), `${name}_bn2`), `${name}_relu2`);
-    y = this.bn(this.conv(y, out, 1, 1, `${name}_conv3`), `${name}_bn3`);
-    const sum = tfl.layers.add({ name: `${name}_add` }).apply([y, this.shortcut(x, out, strides, shortcut, `${name}_shortcut`)]) as tfl.SymbolicTensor;
-    return this.relu(sum, `${name}_out`);
+    let y = this.bnRelu(this.conv(x, width, 1, 1, `${name}_conv1`), `${name}_bn1`);
+    y = this.bnRelu(this.conv(y, width, 3, strides, `${name}_conv2`), `${name}_bn2`);
+    const residual = this.shortcut(x, out, strides, shortcut, `${name}_shortcut`);
+    return this.bnAddRelu(this.conv(y, out, 1, 1, `${name}_conv3`), residual, `${name}_bn3`);
   }
 
   dense(x: tfl.SymbolicTensor, units: number): tfl.SymbolicTensor {
@@ -132,7 +138,7 @@ export function buildResNet(name: string, spec: ResNetSpec, options: BuildOption
   if (spec.blocks.length !== spec.widths.length) throw new Error(`${name}: blocks and widths differ in length`);
   const builder = new ResNetBuilder(options.seed);
   const input = tfl.input({ shape: [...options.inputShape], name: 'image' });
-  let x = builder.relu(builder.bn(builder.conv(input, spec.widths[0]!, 3, 1, 'stem_conv'), 'stem_bn'), 'stem_relu');
+  let x = builder.bnRelu(builder.conv(input, spec.widths[0]!, 3, 1, 'stem_conv'), 'stem_bn');
   spec.widths.forEach((width, stage) => {
     for (let block = 0; block < spec.blocks[stage]!; block++) {
       const strides = stage > 0 && block === 0 ? 2 : 1;

@@ -1,7 +1,9 @@
 // src/ops/kernel-names.ts
 /** Training-mode BatchNorm over every axis but the last, with PyTorch's running-statistics update.
- *  inputs {x, gamma, beta, runningMean, runningVar} (float32), attrs {epsilon, momentum}
- *  → [y, mean, variance, runningMean′, runningVar′]; mean/variance are per channel, variance BIASED (÷n);
+ *  inputs {x, gamma, beta, runningMean, runningVar, residual (optional, x's shape)} (float32),
+ *  attrs {epsilon, momentum, relu: boolean}
+ *  → [y, mean, variance, runningMean′, runningVar′]; y = bn(x) (+ residual) (then max(·, 0) if relu);
+ *  mean/variance are per channel, of x, variance BIASED (÷n);
  *  runningMean′ = (1 − momentum)·runningMean + momentum·mean,
  *  runningVar′ = (1 − momentum)·runningVar + momentum·variance·n/(n − 1), n = rows per channel. */
 export const BATCH_NORM_TRAIN = 'InfobatchBatchNormTrain';

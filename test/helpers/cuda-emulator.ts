@@ -471,7 +471,7 @@ export function createEmulatedAddon(): EmulatedAddon {
       }
       launched();
     },
-    batchNormTrain: (x, gamma, beta, runningMean, runningVar, y, mean, variance, runningMeanOut, runningVarOut, rows, channels, epsilon, momentum) => {
+    batchNormTrain: (x, gamma, beta, runningMean, runningVar, y, mean, variance, runningMeanOut, runningVarOut, rows, channels, epsilon, momentum, residual, relu) => {
       if (rows < 2) throw new Error('batchNormTrain needs at least two rows');
       const xs = f32(x, rows * channels, 'bn x');
       const [g, bt, ys, ms, vs] = [f32(gamma, channels, 'bn gamma'), f32(beta, channels, 'bn beta'), f32(y, rows * channels, 'bn y'), f32(mean, channels, 'bn mean'), f32(variance, channels, 'bn var')];
@@ -491,6 +491,11 @@ export function createEmulatedAddon(): EmulatedAddon {
         rvOut[c] = (1 - momentum) * rv[c]! + momentum * ((v * rows) / (rows - 1));
         const scale = g[c]! / Math.sqrt(v + epsilon);
         for (let r = 0; r < rows; r++) ys[r * channels + c] = (xs[r * channels + c]! - m) * scale + bt[c]!;
+      }
+      const rs = residual ? f32(residual, rows * channels, 'bn residual') : null;
+      for (let i = 0; i < rows * channels; i++) {
+        const v = ys[i]! + (rs ? rs[i]! : 0);
+        ys[i] = relu ? Math.max(v, 0) : v;
       }
       launched(3);
     },

@@ -6,6 +6,7 @@ import { CONV_LAYOUTS, type CudaAddon } from '../../src/backend/cuda/addon.js';
 import { cudaFallbacks } from '../../src/backend/cuda.js';
 import { asBatchedTranspose } from '../../src/backend/cuda/kernels/shape.js';
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, RELU_GRAD, SGD_MOMENTUM } from '../../src/ops/kernel-names.js';
+import { batchNormTrain } from '../../src/ops/index.js';
 import { buildModel } from '../../src/models/registry.js';
 import { perSampleCrossEntropy } from '../../src/train/loss.js';
 import { makeTrainStep } from '../../scripts/gpu-check-train-step.js';
@@ -306,6 +307,19 @@ describe(title, { skip: options.skip }, () => {
     });
     assert.equal(fused.length, composite.length);
     fused.forEach((values, i) => assert.ok(relativeError(values, composite[i]!) < 1e-4, `output ${i}: ${relativeError(values, composite[i]!)}`));
+  });
+
+  it(`${BATCH_NORM_TRAIN} with a residual and a ReLU (a ResNet block's end) and its gradients, against the op's composite`, async () => {
+    for (const shape of [[4, 6, 6, 8], [3, 5, 5, 3]]) {
+      const c = shape.at(-1)!;
+      await matchesCpu(() => {
+        const [x, residual, dy, gamma, beta] = [t(shape, 11), t(shape, 12), t(shape, 13), t([c], 14), t([c], 15)];
+        const running = { mean: tf.zeros([c]), variance: tf.ones([c]), update: () => undefined };
+        const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor, r: tf.Tensor) => batchNormTrain(a, g, b, running, { epsilon: 1e-5, momentum: 0.1, relu: true, residual: r });
+        const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor, r: tf.Tensor) => tf.sum(tf.mul(f(a, g, b, r), dy)))([x, gamma, beta, residual]);
+        return [f(x, gamma, beta, residual), ...grads];
+      }, 1e-4, `shape ${shape}`);
+    }
   });
 
   it(`${RELU_GRAD} and ${SGD_MOMENTUM} (first and later steps)`, async () => {

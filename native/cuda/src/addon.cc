@@ -470,7 +470,8 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo &info) {
     if (rows < 2) throw std::runtime_error("batchNormTrain needs at least two rows (the unbiased variance of one value is undefined)");
     RunningStats running{in(3), in(4), out(8), out(9), floatOf(info[13])};
     void *scratch = rt.allocate(batchNormScratchBytes(rows, channels));
-    int kernels = launchBatchNormTrain(rt.stream, in(0), in(1), in(2), out(5), out(6), out(7), running, rows, channels, floatOf(info[12]), scratch);
+    // info[14]: the residual added before the activation (0: none); info[15]: whether a ReLU follows.
+    int kernels = launchBatchNormTrain(rt.stream, in(0), in(1), in(2), in(14), boolOf(info[15]), out(5), out(6), out(7), running, rows, channels, floatOf(info[12]), scratch);
     rt.release(scratch);
     rt.launched(kernels, "batchNormTrain");
     return info.Env().Undefined();

@@ -85,9 +85,10 @@ struct RunningStats {
   float *varianceOut;
   float momentum;
 };
-/** mean, variance (biased) of x per channel; y = (x − mean)·γ/√(var + ε) + β; the running update. */
-int launchBatchNormTrain(cudaStream_t s, const float *x, const float *gamma, const float *beta, float *y, float *mean,
-                         float *variance, RunningStats running, long long rows, int channels, float epsilon, void *scratch);
+/** mean, variance (biased) of x per channel; y = (x − mean)·γ/√(var + ε) + β, plus `residual` (null: none),
+ *  then max(·, 0) if `relu`; the running update. */
+int launchBatchNormTrain(cudaStream_t s, const float *x, const float *gamma, const float *beta, const float *residual, bool relu, float *y,
+                         float *mean, float *variance, RunningStats running, long long rows, int channels, float epsilon, void *scratch);
 int launchBatchNormTrainGrad(cudaStream_t s, const float *x, const float *dy, const float *gamma, const float *mean,
                              const float *variance, float *dx, float *dgamma, float *dbeta, long long rows, int channels,
                              float epsilon, void *scratch);

@@ -210,8 +210,13 @@ __global__ void bnStatsKernel(const double *partial, int splits, long long rows,
   coefficients[channels + c] = beta[c] - (float)m * k;
 }
 
-/** y = x·k[c] + t[c]; four channels per thread where the channel count allows. */
-__global__ void bnApplyKernel(const float *x, const float *coefficients, float *y, long long n, int channels) {
+/** y = x·k[c] + t[c] (+ residual) (then max(·, 0)); four channels per thread where the channel count allows. */
+__device__ __forceinline__ float bnOut(float v, const float *residual, long long i, bool relu) {
+  if (residual) v += residual[i];
+  return relu && v < 0.f ? 0.f : v;  // NaN stays NaN (as tfjs's relu), so a diverging step still shows
+}
+
+__global__ void bnApplyKernel(const float *x, const float *coefficients, const float *residual, bool relu, float *y, long long n, int channels) {
   const float *k = coefficients, *t = coefficients + channels;
   if (channels % 4 == 0) {
     long long n4 = n / 4;
@@ -220,17 +225,17 @@ __global__ void bnApplyKernel(const float *x, const float *coefficients, float *
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n4; i += (long long)gridDim.x * blockDim.x) {
       int c = (int)((i * 4) % channels);
       float4 v = x4[i];
-      v.x = v.x * k[c] + t[c];
-      v.y = v.y * k[c + 1] + t[c + 1];
-      v.z = v.z * k[c + 2] + t[c + 2];
-      v.w = v.w * k[c + 3] + t[c + 3];
+      v.x = bnOut(v.x * k[c] + t[c], residual, i * 4, relu);
+      v.y = bnOut(v.y * k[c + 1] + t[c + 1], residual, i * 4 + 1, relu);
+      v.z = bnOut(v.z * k[c + 2] + t[c + 2], residual, i * 4 + 2, relu);
+      v.w = bnOut(v.w * k[c + 3] + t[c + 3], residual, i * 4 + 3, relu);
       y4[i] = v;
     }
     return;
   }
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
     int c = (int)(i % channels);
-    y[i] = x[i] * k[c] + t[c];
+    y[i] = bnOut(x[i] * k[c] + t[c], residual, i, relu);
   }
 }
 
@@ -327,8 +332,8 @@ static float *coefficientsAfter(void *scratch, long long rows, int channels) {
   return reinterpret_cast<float *>(base + offset);
 }
 
-int launchBatchNormTrain(cudaStream_t s, const float *x, const float *gamma, const float *beta, float *y, float *mean, float *variance,
-                         RunningStats running, long long rows, int channels, float epsilon, void *scratch) {
+int launchBatchNormTrain(cudaStream_t s, const float *x, const float *gamma, const float *beta, const float *residual, bool relu, float *y, float *mean,
+                         float *variance, RunningStats running, long long rows, int channels, float epsilon, void *scratch) {
   if (rows <= 0 || channels <= 0) return 0;
   int splits = bnSplits(rows, channels);
   double *partial = static_cast<double *>(scratch);
@@ -337,7 +342,7 @@ int launchBatchNormTrain(cudaStream_t s, const float *x, const float *gamma, con
   bnStatsKernel<<<(channels + 127) / 128, 128, 0, s>>>(partial, splits, rows, channels, gamma, beta, epsilon, mean, variance, running,
                                                        coefficients);
   long long n = rows * channels;
-  bnApplyKernel<<<elementGrid(channels % 4 == 0 ? n / 4 : n), 256, 0, s>>>(x, coefficients, y, n, channels);
+  bnApplyKernel<<<elementGrid(channels % 4 == 0 ? n / 4 : n), 256, 0, s>>>(x, coefficients, residual, relu, y, n, channels);
   return 3;
 }
 
@@ -361,7 +366,7 @@ int launchBatchNormInference(cudaStream_t s, const float *x, const float *mean, 
   float *coefficients = coefficientsAfter(scratch, rows, channels);
   bnInferenceCoefficientsKernel<<<(channels + 127) / 128, 128, 0, s>>>(mean, variance, offset, scale, channels, epsilon, coefficients);
   long long n = rows * channels;
-  bnApplyKernel<<<elementGrid(channels % 4 == 0 ? n / 4 : n), 256, 0, s>>>(x, coefficients, y, n, channels);
+  bnApplyKernel<<<elementGrid(channels % 4 == 0 ? n / 4 : n), 256, 0, s>>>(x, coefficients, nullptr, false, y, n, channels);
   return 2;
 }
 

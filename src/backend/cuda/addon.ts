@@ -48,8 +48,9 @@ export interface CudaAddon {
   matmul(a: number, b: number, c: number, batchA: number, batchB: number, m: number, n: number, k: number, transposeA: boolean, transposeB: boolean): void;
   /** Batch statistics (variance biased), y, and the running statistics moved by `momentum` (the running
    *  variance towards the unbiased batch variance), written to new buffers. */
+  /** y = relu?(bn(x) + residual?): residual 0 for none. */
   batchNormTrain(x: number, gamma: number, beta: number, runningMean: number, runningVar: number, y: number, mean: number, variance: number,
-    runningMeanOut: number, runningVarOut: number, rows: number, channels: number, epsilon: number, momentum: number): void;
+    runningMeanOut: number, runningVarOut: number, rows: number, channels: number, epsilon: number, momentum: number, residual: number, relu: boolean): void;
   batchNormTrainGrad(x: number, dy: number, gamma: number, mean: number, variance: number, dx: number, dgamma: number, dbeta: number, rows: number, channels: number, epsilon: number): void;
   /** offset and scale may be 0 (none). */
   batchNormInference(x: number, mean: number, variance: number, offset: number, scale: number, y: number, rows: number, channels: number, epsilon: number): void;

@@ -9,15 +9,16 @@ import { allocFloat32, cpuBackendOf, floatValues, makeFloatOutput, type KernelCo
  */
 
 /**
- * inputs {x, gamma, beta, runningMean, runningVar}, attrs {epsilon, momentum} → [y, mean, variance (biased),
- * runningMean′, runningVar′]. The running update is a loop over the channels here: the addon computes the
- * statistics, and a per-channel pass in JavaScript costs nothing beside the two passes over x.
+ * inputs {x, gamma, beta, runningMean, runningVar, residual?}, attrs {epsilon, momentum, relu} → [y, mean,
+ * variance (biased), runningMean′, runningVar′]. The running update is a loop over the channels here: the
+ * addon computes the statistics, and a per-channel pass in JavaScript costs nothing beside the two passes
+ * over x. The residual and the ReLU are one more pass over y, in place.
  */
 export function batchNormTrain(context: KernelContext): tf.KernelFunc {
   return (args) => {
     const backend = cpuBackendOf(args);
-    const { x, gamma, beta, runningMean, runningVar } = args.inputs;
-    const { epsilon, momentum } = args.attrs as { epsilon: number; momentum: number };
+    const { x, gamma, beta, runningMean, runningVar, residual } = args.inputs;
+    const { epsilon, momentum, relu } = args.attrs as { epsilon: number; momentum: number; relu?: boolean };
     const [xValues, gammaValues, betaValues, runningMeanValues, runningVarValues] = [x, gamma, beta, runningMean, runningVar].map((t) => floatValues(backend, t));
     if (!xValues || !gammaValues || !betaValues || !runningMeanValues || !runningVarValues) {
       throw new Error(`${BATCH_NORM_TRAIN} takes float32 x, gamma, beta, runningMean and runningVar`);
@@ -27,6 +28,14 @@ export function batchNormTrain(context: KernelContext): tf.KernelFunc {
     const mean = allocFloat32(backend, channels);
     const variance = allocFloat32(backend, channels);
     context.addon.batchNormTrain(xValues, channels, gammaValues, betaValues, epsilon, y, mean, variance);
+    const residualValues = residual ? floatValues(backend, residual) : null;
+    if (residual && !residualValues) throw new Error(`${BATCH_NORM_TRAIN} takes a float32 residual`);
+    if (residualValues || relu) {
+      for (let i = 0; i < y.length; i++) {
+        const v = y[i]! + (residualValues ? residualValues[i]! : 0);
+        y[i] = relu && v < 0 ? 0 : v;
+      }
+    }
     const n = xValues.length / channels;
     const newMean = allocFloat32(backend, channels);
     const newVar = allocFloat32(backend, channels);

@@ -204,8 +204,9 @@ export const NN_KERNELS: Record<string, CudaKernel> = {
     const y = b.makeOutput(x.shape, 'float32');
     const [mean, variance, runningMean, runningVar] = [0, 1, 2, 3].map(() => b.makeOutput([channels], 'float32'));
     const [gamma, beta, runningMeanIn, runningVarIn] = ['gamma', 'beta', 'runningMean', 'runningVar'].map((name) => b.ptr(input(args, name)));
+    const residual = optionalInput(args, 'residual');
     b.addon.batchNormTrain(b.ptr(x), gamma!, beta!, runningMeanIn!, runningVarIn!, b.ptr(y), b.ptr(mean!), b.ptr(variance!), b.ptr(runningMean!), b.ptr(runningVar!),
-      sizeOf(x.shape) / channels, channels, attr<number>(args, 'epsilon'), attr<number>(args, 'momentum'));
+      sizeOf(x.shape) / channels, channels, attr<number>(args, 'epsilon'), attr<number>(args, 'momentum'), residual ? b.ptr(residual) : 0, attr<boolean>(args, 'relu') ?? false);
     return [y, mean!, variance!, runningMean!, runningVar!];
   },
   [BATCH_NORM_TRAIN_GRAD]: (args) => {
