@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../../ops/kernel-names.js';
+import { BinaryOp, UnaryOp } from './addon.js';
 import { allocFloat32, cpuBackendOf, floatValues, makeFloatOutput, type KernelContext } from './kernel-util.js';
 
 /**
@@ -12,7 +13,7 @@ import { allocFloat32, cpuBackendOf, floatValues, makeFloatOutput, type KernelCo
  * inputs {x, gamma, beta, runningMean, runningVar, residual?}, attrs {epsilon, momentum, relu} → [y, mean,
  * variance (biased), runningMean′, runningVar′]. The running update is a loop over the channels here: the
  * addon computes the statistics, and a per-channel pass in JavaScript costs nothing beside the two passes
- * over x. The residual and the ReLU are one more pass over y, in place.
+ * over x. The residual and the ReLU are the addon's element-wise kernels over y, in place.
  */
 export function batchNormTrain(context: KernelContext): tf.KernelFunc {
   return (args) => {
@@ -28,14 +29,12 @@ export function batchNormTrain(context: KernelContext): tf.KernelFunc {
     const mean = allocFloat32(backend, channels);
     const variance = allocFloat32(backend, channels);
     context.addon.batchNormTrain(xValues, channels, gammaValues, betaValues, epsilon, y, mean, variance);
-    const residualValues = residual ? floatValues(backend, residual) : null;
-    if (residual && !residualValues) throw new Error(`${BATCH_NORM_TRAIN} takes a float32 residual`);
-    if (residualValues || relu) {
-      for (let i = 0; i < y.length; i++) {
-        const v = y[i]! + (residualValues ? residualValues[i]! : 0);
-        y[i] = relu && v < 0 ? 0 : v;
-      }
+    if (residual) {
+      const residualValues = floatValues(backend, residual);
+      if (!residualValues) throw new Error(`${BATCH_NORM_TRAIN} takes a float32 residual`);
+      context.addon.binary(BinaryOp.Add, y, x!.shape, residualValues, residual.shape, y, x!.shape);
     }
+    if (relu) context.addon.unary(UnaryOp.Relu, y, y);
     const n = xValues.length / channels;
     const newMean = allocFloat32(backend, channels);
     const newVar = allocFloat32(backend, channels);
