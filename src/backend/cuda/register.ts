@@ -56,6 +56,15 @@ function cpuFallback(name: string, cpuKernel: tf.KernelFunc | undefined, cpu: ()
   };
 }
 
+/** A kernel as registered: runs it, then tells a running kernel profile (./kernel-profile.ts) that it ran. */
+function reported(kernelName: string, run: (args: KernelArgs & { backend: CudaBackend }) => KernelResult): tf.KernelFunc {
+  return ((args: KernelArgs) => {
+    const result = run(args as KernelArgs & { backend: CudaBackend });
+    kernelRan(kernelName);
+    return result;
+  }) as tf.KernelFunc;
+}
+
 let registeredWith: CudaAddon | null = null;
 
 /** Registers the `cuda` tfjs backend: our kernels, and every other `cpu` kernel as a CPU fallback. */
@@ -68,23 +77,12 @@ export function registerCudaBackend(addon: CudaAddon): void {
   const cpuKernels = new Map(tf.getKernelsForBackend('cpu').map((config) => [config.kernelName, config.kernelFunc]));
   for (const [kernelName, kernel] of Object.entries(CUDA_KERNELS)) {
     const fallback = cpuFallback(kernelName, cpuKernels.get(kernelName), cpu);
-    const kernelFunc = ((args: KernelArgs) => {
-      const typed = args as KernelArgs & { backend: CudaBackend };
-      const result = kernel(typed) ?? fallback(typed);
-      kernelRan(kernelName);
-      return result;
-    }) as tf.KernelFunc;
+    const kernelFunc = reported(kernelName, (args) => kernel(args) ?? fallback(args));
     tf.registerKernel({ kernelName, backendName: CUDA_BACKEND, kernelFunc });
   }
   for (const [kernelName, kernelFunc] of cpuKernels) {
     if (Object.hasOwn(CUDA_KERNELS, kernelName)) continue;
-    const fallback = cpuFallback(kernelName, kernelFunc, cpu);
-    const profiled = ((args: KernelArgs) => {
-      const result = fallback(args as KernelArgs & { backend: CudaBackend });
-      kernelRan(kernelName);
-      return result;
-    }) as tf.KernelFunc;
-    tf.registerKernel({ kernelName, backendName: CUDA_BACKEND, kernelFunc: profiled });
+    tf.registerKernel({ kernelName, backendName: CUDA_BACKEND, kernelFunc: reported(kernelName, cpuFallback(kernelName, kernelFunc, cpu)) });
   }
   registeredWith = addon;
 }
