@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { buildModel } from '../src/models/registry.js';
 import { fit } from '../src/train/fit.js';
-import { hostAddon, hostSkip, relativeError, seededValues } from './helpers/cuda-host-addon.js';
-import { defineCudaKernelSuite } from './helpers/cuda-kernel-suite.js';
+import { hostAddon, hostSkip } from './helpers/cuda-host-addon.js';
+import { defineCudaKernelSuite, random, relativeError } from './helpers/cuda-kernel-suite.js';
 
 /**
  * The cuda addon on the host emulation with its stream running behind the host, as a GPU's does
@@ -72,7 +72,7 @@ describe('stream work deferred behind the host', { skip: hostSkip }, () => {
 
   it('fit with InfoBatch trains a ResNetTiny as on cpu: the same samples pruned each epoch, the same losses', async () => {
     const n = 96;
-    const images = seededValues(n * 8 * 8 * 3, 7);
+    const images = random(n * 8 * 8 * 3, 7);
     // The label is the channel with the largest mean, a rule the network can learn.
     const labels = Int32Array.from({ length: n }, (_, i) => {
       const sums = [0, 0, 0];

@@ -6,7 +6,8 @@ import { startKernelProfile, stopKernelProfile } from '../src/backend/cuda/kerne
 import { buildModel } from '../src/models/registry.js';
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, SGD_MOMENTUM } from '../src/ops/kernel-names.js';
 import { makeTrainStep } from '../scripts/gpu-check-train-step.js';
-import { hostAddon, hostSkip, relativeError, seededTensor, valuesOn } from './helpers/cuda-host-addon.js';
+import { hostAddon, hostSkip, valuesOn } from './helpers/cuda-host-addon.js';
+import { relativeError, t } from './helpers/cuda-kernel-suite.js';
 
 /**
  * dnn.cc and blas.cc as they are, on the host emulation's stand-ins for cuDNN and cuBLAS: plans (heuristic,
@@ -27,7 +28,7 @@ describe('dnn.cc and blas.cc on the cuDNN and cuBLAS stand-ins', { skip: hostSki
     hostAddon!.setConvLayout(CONV_LAYOUTS.nhwc); // a change of mode clears dnn.cc's plans
     hostAddon!.setConvLayout(CONV_LAYOUTS.auto);
   };
-  const conv = (x: number[], f: number[]) => () => [tf.conv2d(seededTensor(x, 1) as tf.Tensor4D, seededTensor(f, 2) as tf.Tensor4D, 1, 'same')];
+  const conv = (x: number[], f: number[]) => () => [tf.conv2d(t(x, 1) as tf.Tensor4D, t(f, 2) as tf.Tensor4D, 1, 'same')];
 
   it('clearing the plans destroys every cuDNN descriptor the suite made; one cuDNN and one cuBLAS handle stay', () => {
     clearPlans();
@@ -80,7 +81,7 @@ describe('dnn.cc and blas.cc on the cuDNN and cuBLAS stand-ins', { skip: hostSki
   });
 
   it('fp32 keeps TF32 off in convolutions and products; tf32 turns it on (the stand-ins round TF32 operands)', async () => {
-    const build = () => [...conv([2, 8, 8, 16], [3, 3, 16, 8])(), tf.matMul(seededTensor([33, 64], 3), seededTensor([64, 17], 4))];
+    const build = () => [...conv([2, 8, 8, 16], [3, 3, 16, 8])(), tf.matMul(t([33, 64], 3), t([64, 17], 4))];
     const want = await valuesOn('cpu', build);
     const onCuda = async (precision: number) => {
       clearPlans();
@@ -107,7 +108,7 @@ describe('the kernel profile of the cuda backend', { skip: hostSkip }, () => {
     await tf.setBackend('cuda');
     const model = buildModel('ResNetTiny', { inputShape: [8, 8, 3], numClasses: 3, seed: 1 });
     const step = makeTrainStep(model);
-    const images = seededTensor([8, 8, 8, 3], 9) as tf.Tensor4D;
+    const images = t([8, 8, 8, 3], 9) as tf.Tensor4D;
     const labels = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32');
     const weights = tf.ones([8]) as tf.Tensor1D;
     try {

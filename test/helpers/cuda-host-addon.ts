@@ -74,24 +74,3 @@ export async function valuesOn(backend: string, build: () => tf.Tensor[]): Promi
   tf.dispose(outputs);
   return values;
 }
-
-/** ‖got − want‖ / ‖want‖. */
-export function relativeError(got: number[], want: number[]): number {
-  let diff = 0;
-  let norm = 0;
-  want.forEach((w, i) => {
-    diff += (got[i]! - w) ** 2;
-    norm += w ** 2;
-  });
-  return Math.sqrt(diff / norm);
-}
-
-/** Reproducible values in [−1, 1). */
-export function seededValues(n: number, seed: number): Float32Array {
-  let state = seed;
-  return Float32Array.from({ length: n }, () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 31 - 1;
-  });
-}
-export const seededTensor = (shape: number[], seed: number) => tf.tensor(seededValues(shape.reduce((a, b) => a * b, 1), seed), shape);

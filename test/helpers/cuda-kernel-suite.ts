@@ -28,17 +28,18 @@ export interface SuiteOptions {
 }
 
 /** Reproducible inputs in [−1, 1). */
-function random(n: number, seed: number): Float32Array {
+export function random(n: number, seed: number): Float32Array {
   let state = seed * 2654435761 + 1;
   return Float32Array.from({ length: n }, () => {
     state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
     return state / 2 ** 31 - 1;
   });
 }
-const t = (shape: number[], seed: number) => tf.tensor(random(shape.reduce((a, b) => a * b, 1), seed), shape);
+/** A tensor of `shape` filled with random(·, seed). */
+export const t = (shape: number[], seed: number) => tf.tensor(random(shape.reduce((a, b) => a * b, 1), seed), shape);
 
 /** ‖a − b‖ / ‖b‖ (absolute where b is all zeros); NaN never passes. */
-function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+export function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): number {
   let diff = 0;
   let norm = 0;
   for (let i = 0; i < want.length; i++) {

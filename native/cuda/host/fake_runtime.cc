@@ -404,11 +404,7 @@ cudaError_t cudaFreeAsync(void *ptr, cudaStream_t stream) {
   Lock lock(ibhost::emulationLock());
   if (!validStream(stream)) return fail(cudaErrorInvalidResourceHandle);
   if (!ptr) return cudaSuccess;
-  if (state().depth == 0) {
-    state().pool.used -= ibhost::releaseBlock(ptr, ibhost::BlockKind::Pool, "cudaFreeAsync");
-    return cudaSuccess;
-  }
-  ibhost::checkDevicePointer(ptr, "cudaFreeAsync");
+  ibhost::checkDevicePointer(ptr, "cudaFreeAsync");  // a double free is reported at the call, deferred or not
   ibhost::enqueueStreamWork([ptr] { state().pool.used -= ibhost::releaseBlock(ptr, ibhost::BlockKind::Pool, "cudaFreeAsync"); });
   return cudaSuccess;
 }

@@ -11,11 +11,8 @@
 // TF32: operands are rounded to TF32 under CUBLAS_COMPUTE_32F_FAST_TF32, or under CUBLAS_COMPUTE_32F with
 // the handle's math mode CUBLAS_TF32_TENSOR_OP_MATH — the two ways cuBLAS is allowed to use TF32 for
 // float data — so fp32 results that pass a 1e-5 tolerance prove TF32 was off.
-#include <cstdint>
-#include <cstring>
 #include <set>
 #include <string>
-#include <cuda_bf16.h>
 #include "fake_runtime.h"
 #include "host_libraries.h"
 
@@ -42,10 +39,7 @@ cublasContext *checkedHandle(cublasHandle_t handle, const char *fn) {
 }
 
 size_t elementBytes(cudaDataType type) { return type == CUDA_R_16BF ? 2 : 4; }
-float load(const void *data, cudaDataType type, long long i, bool tf32) {
-  float v = type == CUDA_R_16BF ? __bfloat162float(static_cast<const __nv_bfloat16 *>(data)[i]) : static_cast<const float *>(data)[i];
-  return tf32 ? roundToTf32(v) : v;
-}
+float load(const void *data, cudaDataType type, long long i, bool tf32) { return loadElement(data, type == CUDA_R_16BF, i, tf32); }
 
 /** The bytes a strided batch of column-major rows×cols matrices with leading dimension ld spans. */
 size_t extentBytes(int rows, int cols, int ld, long long stride, int batch, cudaDataType type) {

@@ -25,7 +25,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <cstring>
 #include <set>
 #include <string>
 #include <vector>
@@ -116,10 +115,7 @@ long long indexOf(const cudnnFilterStruct &f, int k, int c, int r, int s) {
   return (((long long)k * f.c + c) * f.r + r) * f.s + s;
 }
 
-float load(const void *data, cudnnDataType_t type, long long i, bool tf32) {
-  float v = type == CUDNN_DATA_BFLOAT16 ? __bfloat162float(static_cast<const __nv_bfloat16 *>(data)[i]) : static_cast<const float *>(data)[i];
-  return tf32 ? roundToTf32(v) : v;
-}
+float load(const void *data, cudnnDataType_t type, long long i, bool tf32) { return loadElement(data, type == CUDNN_DATA_BFLOAT16, i, tf32); }
 void store(void *data, cudnnDataType_t type, long long i, float v) {
   if (type == CUDNN_DATA_BFLOAT16) static_cast<__nv_bfloat16 *>(data)[i] = __float2bfloat16_rn(v);
   else static_cast<float *>(data)[i] = v;

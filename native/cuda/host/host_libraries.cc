@@ -3,6 +3,7 @@
 // Also the bookkeeping both stand-ins share: the objects alive and the calls made, for the tests.
 #include <cstdint>
 #include <cstring>
+#include <cuda_bf16.h>
 #include "host_libraries.h"
 #include "libraries.h"
 
@@ -17,6 +18,7 @@ const std::map<std::string, unsigned long long> &libraryCalls() { return calls; 
 void countLibraryCall(const std::string &name) { calls[name] += 1; }
 void countObject(const char *kind, int delta) { objects[kind] += delta; }
 
+namespace {
 float roundToTf32(float value) {
   uint32_t bits;
   std::memcpy(&bits, &value, 4);
@@ -24,6 +26,12 @@ float roundToTf32(float value) {
   bits = (bits + 0xfffu + ((bits >> 13) & 1u)) & ~0x1fffu;
   std::memcpy(&value, &bits, 4);
   return value;
+}
+}  // namespace
+
+float loadElement(const void *data, bool bf16, long long i, bool tf32) {
+  float v = bf16 ? __bfloat162float(static_cast<const __nv_bfloat16 *>(data)[i]) : static_cast<const float *>(data)[i];
+  return tf32 ? roundToTf32(v) : v;
 }
 
 }  // namespace ibhost

@@ -15,8 +15,9 @@ std::map<std::string, long long> libraryObjects();
 /** Library calls so far, by function and, for convolutions, algorithm ("cudnnConvolutionForward algo 1"). */
 const std::map<std::string, unsigned long long> &libraryCalls();
 void countLibraryCall(const std::string &name);
-/** TF32 as tensor cores read float operands: float's exponent, 10 mantissa bits, rounded to nearest even. */
-float roundToTf32(float value);
+/** Element i of device data, float or (`bf16`) bfloat16, as a float; rounded to TF32 (float's exponent, 10
+ *  mantissa bits, to nearest even, as tensor cores read float operands) if `tf32`. */
+float loadElement(const void *data, bool bf16, long long i, bool tf32);
 /** +1 when the stand-in creates an object of `kind`, -1 when it is destroyed. */
 void countObject(const char *kind, int delta);
 
