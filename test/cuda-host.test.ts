@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { rewriteLaunches } from '../native/cuda/host/launch-syntax.mjs';
 import { isCudaOutOfMemory } from '../src/backend/cuda/addon.js';
+import { outOfGpuMemory } from '../src/train/trainer.js';
 import { hostAddon, hostAddonPath, hostSkip, root, selftestPath } from './helpers/cuda-host-addon.js';
 import { defineCudaKernelSuite } from './helpers/cuda-kernel-suite.js';
 
@@ -91,6 +92,9 @@ describe('the host emulation catches what a GPU would not report', { skip: hostS
     // Runtime::allocate's own message, after its retry with the pool trimmed.
     assert.match((caught as Error).message, /^CUDA out of memory: could not allocate 16\.0 MiB \(\d+\.\d MiB free of \d+\.\d MiB\)$/);
     assert.equal(hostAddon!.stats().bytesInUse, before.bytesInUse, 'nothing the failed step allocated stays behind');
+    // What the trainer makes of it: one line naming the batch size.
+    const line = outOfGpuMemory({ batchSize: 256, evalBatchSize: 500 }, caught).message;
+    assert.match(line, /^out of GPU memory with --train_batch_size 256 \(--eval_batch_size 500\): CUDA out of memory: .*; try a smaller batch, e\.g\. --train_batch_size 128; the last checkpoint and the best model are intact$/);
   });
 
   it('a freed device buffer used again, freed again or read past its end is an error naming it', () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -15,6 +16,20 @@ const scratch = mkdtempSync(join(tmpdir(), 'infobatch-cuda-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
 // ---------------------------------------------------------------- tests that need no GPU (CI runs these)
+
+it('npm run bench:cuda-host prints the host side of a step: ms, tfjs kernel calls, addon calls, uploads', () => {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/bench-cuda-host.ts', '--model', 'ResNetTiny', '--batch', '4', '--steps', '1'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stdout, /^ResNetTiny, batch 4, cuda backend on an idle addon: host \d+\.\d ms per step \(median of 1; min \d+\.\d\)$/m);
+  assert.match(run.stdout, /^tfjs kernel calls per step: \d+ \(.*InfobatchBatchNormTrain \d+.*\)$/m);
+  assert.match(run.stdout, /^addon calls per step: \d+ \(.*conv2d \d+.*\)$/m);
+  assert.match(run.stdout, /^uploads per step: \d+ \(elements: [\d, ]+\)$/m);
+  const memory = /^device memory of the backend's tensors: peak (\d+\.\d) MiB during a step, (\d+\.\d) MiB held between steps/m.exec(run.stdout);
+  assert.ok(memory && Number(memory[1]) > Number(memory[2]) && Number(memory[2]) > 0, run.stdout);
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/bench-cuda-host.ts', '--model', 'ResNet99'], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr.trim(), /^bench-cuda-host: unknown --model "ResNet99"; choose one of: /);
+});
 
 function fakeEnvironment(files: string[], env: Record<string, string> = {}, sites: string[] = []): SearchEnvironment {
   const set = new Set(files);

@@ -13,7 +13,7 @@ import { makeTrainStep } from '../../scripts/gpu-check-train-step.js';
 
 /**
  * The cuda backend's kernels against the cpu backend, shared by test/cuda.test.ts (the real addon, on a
- * GPU) and test/cuda-emulated.test.ts (the addon's interface emulated in JavaScript, on any machine).
+ * GPU) and test/cuda-host.test.ts (the addon's own sources on the host emulation, on any machine).
  */
 export interface SuiteOptions {
   /** false, or why the suite cannot run here. */
