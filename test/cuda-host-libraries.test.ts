@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { CONV_LAYOUTS } from '../src/backend/cuda/addon.js';
+import { setCudaPrecision } from '../src/backend/cuda.js';
+import type { Precision } from '../src/config.js';
 import { startKernelProfile, stopKernelProfile } from '../src/backend/cuda/kernel-profile.js';
 import { buildModel } from '../src/models/registry.js';
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, SGD_MOMENTUM } from '../src/ops/kernel-names.js';
@@ -58,7 +60,7 @@ describe('dnn.cc and blas.cc on the cuDNN and cuBLAS stand-ins', { skip: hostSki
     const stats = hostAddon!.stats();
     const previous = hostAddon!.hostEmulationSetCapacity(stats.deviceTotalBytes - stats.deviceFreeBytes + 96 * 1024);
     try {
-      hostAddon!.conv2d(buffers[0]!, buffers[1]!, buffers[2]!, shape);
+      hostAddon!.conv2d(buffers[0]!, buffers[1]!, buffers[2]!, shape, 0);
     } finally {
       hostAddon!.hostEmulationSetCapacity(previous);
       buffers.forEach((b) => hostAddon!.free(b));
@@ -68,11 +70,11 @@ describe('dnn.cc and blas.cc on the cuDNN and cuBLAS stand-ins', { skip: hostSki
 
   it('bf16 runs on tensor-op math where the stand-in has a bf16 algorithm, and falls back to fp32 for the shape where it has none', async () => {
     clearPlans();
-    hostAddon!.setPrecision(2);
+    setCudaPrecision('bf16');
     try {
       await valuesOn('cuda', () => [...conv([1, 6, 6, 4], [3, 3, 4, 8])(), ...conv([1, 6, 6, 3], [3, 3, 3, 8])()]);
     } finally {
-      hostAddon!.setPrecision(0);
+      setCudaPrecision('fp32');
     }
     const plans = hostAddon!.convAlgorithms();
     assert.match(plans, /^fwd bf16 n1 h6 w6 c4 k8 3x3 s1 p1: NHWC algo 2 math 1, heuristic/m);
@@ -83,17 +85,17 @@ describe('dnn.cc and blas.cc on the cuDNN and cuBLAS stand-ins', { skip: hostSki
   it('fp32 keeps TF32 off in convolutions and products; tf32 turns it on (the stand-ins round TF32 operands)', async () => {
     const build = () => [...conv([2, 8, 8, 16], [3, 3, 16, 8])(), tf.matMul(t([33, 64], 3), t([64, 17], 4))];
     const want = await valuesOn('cpu', build);
-    const onCuda = async (precision: number) => {
+    const onCuda = async (precision: Precision) => {
       clearPlans();
-      hostAddon!.setPrecision(precision);
+      setCudaPrecision(precision);
       try {
         return await valuesOn('cuda', build);
       } finally {
-        hostAddon!.setPrecision(0);
+        setCudaPrecision('fp32');
       }
     };
-    const fp32 = await onCuda(0);
-    const tf32 = await onCuda(1);
+    const fp32 = await onCuda('fp32');
+    const tf32 = await onCuda('tf32');
     want.forEach((w, i) => {
       assert.ok(relativeError(fp32[i]!, w) < 1e-6, `fp32 output ${i}: ${relativeError(fp32[i]!, w)}`);
       const error = relativeError(tf32[i]!, w);

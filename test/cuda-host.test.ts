@@ -102,7 +102,7 @@ describe('the host emulation catches what a GPU would not report', { skip: hostS
     hostAddon!.free(ptr);
     assert.throws(() => hostAddon!.free(ptr), /host emulation: cudaFreeAsync uses 0x[0-9a-f]+, inside a 64-byte pool block that was already freed/);
     assert.throws(() => hostAddon!.fill(ptr, 16, 0x3f800000), /host emulation: fillKernel's argument 0 uses 0x[0-9a-f]+, inside a 64-byte pool block that was already freed/);
-    assert.throws(() => hostAddon!.unary(0, 0, ptr, ptr, 16, 0, 0), /unaryKernel<float>'s argument 1 .* already freed/);
+    assert.throws(() => hostAddon!.unary(0, 0, ptr, ptr, 16, 0, 0, 0), /unaryKernel<float,FloatsIn,FloatsOut>'s argument 1 .* already freed/);
     const small = hostAddon!.malloc(16);
     try {
       assert.throws(() => hostAddon!.readSync(small, new Float32Array(8)), /cudaMemcpyAsync \(source\) uses 32 bytes at offset 0 of a 16-byte block \(past its end\)/);

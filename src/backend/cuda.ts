@@ -35,14 +35,21 @@ export async function activateCuda(precision: Precision, environment?: SearchEnv
     registerCudaBackend(addon);
     active = { addon, device };
   }
-  active.addon.setPrecision(PRECISION_CODES[precision]);
   active.addon.setConvLayout(CONV_LAYOUTS[convLayout]);
   const ok = await tf.setBackend(CUDA_BACKEND);
   if (!ok) throw new Error('tfjs could not initialize the cuda backend');
   await tf.ready();
+  setCudaPrecision(precision);
   const d = active.device;
   const detail = `${d.name} (compute ${d.computeCapability}, ${(d.memoryBytes / 2 ** 30).toFixed(0)} GiB), driver CUDA ${cudaVersionText(d.driverVersion)}, runtime ${cudaVersionText(d.runtimeVersion)}, cuDNN ${cudnnVersionText(d.cudnnVersion)}, cuBLAS ${cublasVersionText(d.cublasVersion)}, precision ${precision}${convLayout === 'auto' ? '' : `, convolutions ${convLayout.toUpperCase()}`}`;
   return { tfName: CUDA_BACKEND, detail };
+}
+
+/** The cuda backend's precision: the addon's math, and bf16-stored activations with bf16 (CudaBackend). */
+export function setCudaPrecision(precision: Precision): void {
+  const backend = tf.engine().findBackend(CUDA_BACKEND);
+  if (!(backend instanceof CudaBackend)) throw new Error('the cuda backend is not registered');
+  backend.setPrecision(PRECISION_CODES[precision]);
 }
 
 /** The active cuda backend's addon (for counters, timing and memory), or null when cuda is not current. */

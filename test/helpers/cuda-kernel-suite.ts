@@ -3,13 +3,15 @@ import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { CONV_LAYOUTS, type CudaAddon } from '../../src/backend/cuda/addon.js';
-import { cudaFallbacks } from '../../src/backend/cuda.js';
+import type { CudaBackend } from '../../src/backend/cuda/backend.js';
+import { cudaFallbacks, setCudaPrecision } from '../../src/backend/cuda.js';
 import { asBatchedTranspose } from '../../src/backend/cuda/kernels/shape.js';
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, RELU_GRAD, SGD_MOMENTUM } from '../../src/ops/kernel-names.js';
 import { batchNormTrain } from '../../src/ops/index.js';
 import { buildModel } from '../../src/models/registry.js';
 import { perSampleCrossEntropy } from '../../src/train/loss.js';
 import { makeTrainStep } from '../../scripts/gpu-check-train-step.js';
+import type { Precision } from '../../src/config.js';
 
 /**
  * The cuda backend's kernels against the cpu backend, shared by test/cuda.test.ts (the real addon, on a
@@ -100,7 +102,7 @@ describe(title, { skip: options.skip }, () => {
   });
   after(async () => {
     options.teardown?.();
-    addon?.setPrecision(0);
+    setCudaPrecision('fp32');
     await tf.setBackend('cpu');
   });
 
@@ -134,11 +136,11 @@ describe(title, { skip: options.skip }, () => {
       } finally {
         addon.setConvLayout(CONV_LAYOUTS.auto);
       }
-      addon.setPrecision(2);
+      setCudaPrecision('bf16');
       try {
         await matchesCpu(build, 2e-2, 'bf16'); // bf16 operands: ~3 significant digits
       } finally {
-        addon.setPrecision(0);
+        setCudaPrecision('fp32');
       }
     });
   }
@@ -157,11 +159,11 @@ describe(title, { skip: options.skip }, () => {
       tf.fused.matMul({ a: t([9, 17], 9), b: t([17, 10], 10), bias: t([10], 11), activation: 'relu' }),
     ];
     await matchesCpu(build, 1e-5);
-    addon.setPrecision(2);
+    setCudaPrecision('bf16');
     try {
       await matchesCpu(build, 2e-2, 'bf16');
     } finally {
-      addon.setPrecision(0);
+      setCudaPrecision('fp32');
     }
   });
 
@@ -348,24 +350,101 @@ describe(title, { skip: options.skip }, () => {
     }
   });
 
-  it(`a training step and an evaluation pass run entirely on the GPU, with no growth of tensors or device memory over ${options.memorySteps} steps`, async () => {
-    await tf.setBackend('cuda');
-    const { model, step, images, labels, weights, dispose } = tinyTraining(1);
-    let baseline: { tensors: number; bytes: number } | null = null;
-    for (let i = 0; i < options.memorySteps; i++) {
-      await step(images, labels, weights);
-      if (i === 9) baseline = { tensors: tf.memory().numTensors, bytes: addon.stats().bytesInUse };
-    }
-    assert.equal(tf.memory().numTensors, baseline!.tensors, `tensors after ${options.memorySteps} steps`);
-    assert.equal(addon.stats().bytesInUse, baseline!.bytes, `device bytes in use after ${options.memorySteps} steps`);
-    const out = tf.tidy(() => {
-      const logits = model.predict(images, { batchSize: 16 }) as tf.Tensor2D;
-      return [perSampleCrossEntropy(logits, labels, 0.1), tf.argMax(logits, 1)];
+  for (const precision of ['fp32', 'bf16'] as const) {
+    it(`${precision}: a training step and an evaluation pass run entirely on the GPU, with no growth of tensors or device memory over ${options.memorySteps} steps`, async () => {
+      await tf.setBackend('cuda');
+      setCudaPrecision(precision);
+      const { model, step, images, labels, weights, dispose } = tinyTraining(1);
+      try {
+        let baseline: { tensors: number; bytes: number } | null = null;
+        for (let i = 0; i < options.memorySteps; i++) {
+          await step(images, labels, weights);
+          if (i === 9) baseline = { tensors: tf.memory().numTensors, bytes: addon.stats().bytesInUse };
+        }
+        assert.equal(tf.memory().numTensors, baseline!.tensors, `tensors after ${options.memorySteps} steps`);
+        assert.equal(addon.stats().bytesInUse, baseline!.bytes, `device bytes in use after ${options.memorySteps} steps`);
+        const out = tf.tidy(() => {
+          const logits = model.predict(images, { batchSize: 16 }) as tf.Tensor2D;
+          return [perSampleCrossEntropy(logits, labels, 0.1), tf.argMax(logits, 1)];
+        });
+        await Promise.all(out.map((o) => o.data()));
+        tf.dispose(out);
+        assert.deepEqual([...cudaFallbacks().keys()], [], 'kernels that ran on the CPU');
+      } finally {
+        dispose();
+        setCudaPrecision('fp32');
+      }
     });
-    await Promise.all(out.map((o) => o.data()));
-    tf.dispose(out);
-    assert.deepEqual([...cudaFallbacks().keys()], [], 'kernels that ran on the CPU');
-    dispose();
+  }
+
+  it('bf16 storage: convolutions write bf16; element-wise ops, BatchNorm and their gradients keep it where their inputs have it; other kernels read a float32 copy, freed after them', async () => {
+    const c = 8;
+    const eye = () => tf.reshape(tf.eye(c), [1, 1, c, c]) as tf.Tensor4D;
+    // The identity 1×1 convolution: x itself on cpu, x rounded to bf16 on cuda with --precision bf16.
+    const h = (seed: number) => tf.conv2d(t([2, 4, 4, c], seed) as tf.Tensor4D, eye(), 1, 'valid');
+    const stored: Record<string, boolean> = {};
+    const build = () => {
+      const [a, b] = [h(1), h(2)];
+      const dy = t([2, 4, 4, c], 3);
+      const running = { mean: tf.zeros([c]), variance: tf.ones([c]), update: () => undefined };
+      const block = (x: tf.Tensor, r: tf.Tensor) => batchNormTrain(x, tf.ones([c]), tf.zeros([c]), running, { epsilon: 1e-5, momentum: 0.1, relu: true, residual: r });
+      const [bnDx, bnDr] = tf.grads((x: tf.Tensor, r: tf.Tensor) => tf.sum(tf.mul(block(x, r), dy)))([a, b]);
+      const f = t([3, 3, c, 4], 4) as tf.Tensor4D;
+      const [convDx, convDf] = tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 1), t([2, 4, 4, 4], 5))))([a, f]);
+      const named: Record<string, tf.Tensor> = {
+        a, add: tf.add(a, b), mulScalar: tf.mul(a, 3), subRow: tf.sub(a, t([c], 6)), greater: tf.cast(tf.greater(a, b), 'float32'), relu: tf.relu(a), exp: tf.exp(a),
+        sum: tf.sum(a, [0, 1, 2]), transpose: tf.transpose(a, [0, 3, 1, 2]), inference: tf.batchNorm(a, t([c], 7), tf.add(tf.abs(t([c], 8)), 0.5), t([c], 9), t([c], 10), 1e-5),
+        block: block(a, b), bnDx: bnDx!, bnDr: bnDr!, convDx: convDx!, convDf: convDf!,
+      };
+      if (tf.getBackend() === 'cuda') {
+        const backend = tf.engine().findBackend('cuda') as CudaBackend;
+        for (const [name, tensor] of Object.entries(named)) stored[name] = backend.stored(tensor).bf16;
+      }
+      return Object.values(named);
+    };
+    setCudaPrecision('bf16');
+    try {
+      await tf.setBackend('cuda');
+      // Stream-ordered frees count once the stream has run them.
+      const bytesInUse = () => (addon.synchronize(), addon.stats().bytesInUse);
+      const bytesBefore = bytesInUse();
+      await matchesCpu(build, 2e-2, 'bf16');
+      assert.equal(bytesInUse(), bytesBefore, 'device bytes in use after the outputs are disposed (the float32 copies freed)');
+    } finally {
+      setCudaPrecision('fp32');
+    }
+    // bf16 with bf16 stays bf16, with a float32 tensor becomes float32, a scalar does not decide (PyTorch's
+    // promotion); the ReLU mask of the block's gradient meets a float32 dy, so the residual's gradient is float32.
+    assert.deepEqual(stored, {
+      a: true, add: true, mulScalar: true, subRow: false, greater: false, relu: true, exp: true, sum: false, transpose: false, inference: true,
+      block: true, bnDx: true, bnDr: false, convDx: true, convDf: false,
+    });
+  });
+
+  it('bf16: one ResNetTiny training step is cpu fp32\'s within bf16 rounding (the loss, and every weight and running statistic update)', async () => {
+    const stepOn = async (backend: string, precision: Precision) => {
+      await tf.setBackend(backend);
+      if (backend === 'cuda') setCudaPrecision(precision);
+      const { model, step, images, labels, weights, dispose } = tinyTraining(5);
+      try {
+        const before = model.getWeights().map((w) => w.dataSync().slice());
+        const loss = await step(images, labels, weights);
+        return { loss, updates: model.getWeights().map((w, i) => w.dataSync().map((v, j) => v - before[i]![j]!)) };
+      } finally {
+        dispose();
+        if (backend === 'cuda') setCudaPrecision('fp32');
+      }
+    };
+    const want = await stepOn('cpu', 'fp32');
+    const got = await stepOn('cuda', 'bf16');
+    assert.ok(Math.abs(got.loss - want.loss) < 1e-3 * want.loss, `loss ${got.loss} vs ${want.loss}`);
+    // At initialization the gradients are small differences (BatchNorm's backward subtracts two means), so
+    // bf16 operands move them by 7–19 % (host emulation; 7–16 % with float32 activations and bf16
+    // convolutions only). A buffer read in the wrong format is off by 100 % or more.
+    want.updates.forEach((w, i) => {
+      const error = relativeError(got.updates[i]!, w);
+      assert.ok(error < 0.3, `weight ${i}: relative error of its update ${error}`);
+    });
   });
 
   it('a training step uploads a few scalars at most: nothing the size of an activation is made on the host', async () => {
@@ -389,20 +468,27 @@ describe(title, { skip: options.skip }, () => {
     dispose();
   });
 
-  it('a short synthetic run learns (fixed batch, loss falls)', async () => {
-    await tf.setBackend('cuda');
-    const model = buildModel('ResNetTiny', { inputShape: [16, 16, 3], numClasses: 4, seed: 2 });
-    const step = makeTrainStep(model, { learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, labelSmoothing: 0 });
-    const labels = tf.tensor1d(Array.from({ length: 32 }, (_, i) => i % 4), 'int32');
-    // Each class a constant image of its own brightness plus noise: easy to learn.
-    const images = tf.tidy(() => tf.add(tf.mul(t([32, 16, 16, 3], 9), 0.3), tf.reshape(tf.cast(labels, 'float32'), [32, 1, 1, 1]))) as tf.Tensor4D;
-    const weights = tf.ones([32]) as tf.Tensor1D;
-    const losses: number[] = [];
-    for (let i = 0; i < options.learnSteps; i++) losses.push(await step(images, labels, weights));
-    assert.ok(losses[losses.length - 1]! < 0.5 * losses[0]!, `loss ${losses[0]} → ${losses[losses.length - 1]}`);
-    step.dispose();
-    model.dispose();
-    tf.dispose([images, labels, weights]);
-  });
+  for (const precision of ['fp32', 'bf16'] as const) {
+    it(`${precision}: a short synthetic run learns (fixed batch, loss falls)`, async () => {
+      await tf.setBackend('cuda');
+      setCudaPrecision(precision);
+      const model = buildModel('ResNetTiny', { inputShape: [16, 16, 3], numClasses: 4, seed: 2 });
+      const step = makeTrainStep(model, { learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, labelSmoothing: 0 });
+      const labels = tf.tensor1d(Array.from({ length: 32 }, (_, i) => i % 4), 'int32');
+      // Each class a constant image of its own brightness plus noise: easy to learn.
+      const images = tf.tidy(() => tf.add(tf.mul(t([32, 16, 16, 3], 9), 0.3), tf.reshape(tf.cast(labels, 'float32'), [32, 1, 1, 1]))) as tf.Tensor4D;
+      const weights = tf.ones([32]) as tf.Tensor1D;
+      const losses: number[] = [];
+      try {
+        for (let i = 0; i < options.learnSteps; i++) losses.push(await step(images, labels, weights));
+      } finally {
+        setCudaPrecision('fp32');
+      }
+      assert.ok(losses[losses.length - 1]! < 0.5 * losses[0]!, `loss ${losses[0]} → ${losses[losses.length - 1]}`);
+      step.dispose();
+      model.dispose();
+      tf.dispose([images, labels, weights]);
+    });
+  }
 });
 }

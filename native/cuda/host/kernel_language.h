@@ -76,10 +76,18 @@ void runGrid(const char *kernel, const LaunchConfig &config, ThreadBody body, vo
 /** Every pointer argument must be null or inside a live device allocation (MisuseError otherwise). */
 void checkKernelArgument(const char *kernel, int index, const void *ptr);
 
+/** An argument that is a buffer and its format (kernels.h's FloatsIn / FloatsOut): a struct with a pointer `ptr`. */
+template <typename T, typename = void>
+struct HasPointerMember : std::false_type {};
+template <typename T>
+struct HasPointerMember<T, std::void_t<decltype(std::declval<T>().ptr)>> : std::is_pointer<decltype(std::declval<T>().ptr)> {};
+
 template <typename Tuple, size_t... I>
 void checkPointerArguments(const char *kernel, const Tuple &params, std::index_sequence<I...>) {
   auto check = [&](auto index, const auto &value) {
-    if constexpr (std::is_pointer<std::decay_t<decltype(value)>>::value) checkKernelArgument(kernel, (int)index, static_cast<const void *>(value));
+    using V = std::decay_t<decltype(value)>;
+    if constexpr (std::is_pointer<V>::value) checkKernelArgument(kernel, (int)index, static_cast<const void *>(value));
+    else if constexpr (HasPointerMember<V>::value) checkKernelArgument(kernel, (int)index, static_cast<const void *>(value.ptr));
   };
   (check(I, std::get<I>(params)), ...);
 }

@@ -32,6 +32,11 @@ std::vector<T> arrayOf(const Napi::Value &value) {
   return out;
 }
 
+/** The trailing bf16-operand mask of a call (kernels.h's bf16Operand). */
+int maskOf(const Napi::Value &value) { return static_cast<int>(integerOf(value)); }
+FloatsIn floatsIn(const Napi::Value &ptr, int mask, int k) { return FloatsIn{pointerOf(ptr), bf16Operand(mask, k)}; }
+FloatsOut floatsOut(const Napi::Value &ptr, int mask, int k) { return FloatsOut{pointerOf(ptr), bf16Operand(mask, k)}; }
+
 std::string stringOf(const Napi::Value &value) { return value.IsString() ? value.As<Napi::String>().Utf8Value() : std::string(); }
 
 /** Converts C++ exceptions to JS errors; out-of-memory ones carry code ERR_CUDA_OUT_OF_MEMORY. */
@@ -254,7 +259,7 @@ Napi::Value Unary(const Napi::CallbackInfo &info) {
   return guarded(info, [&]() -> Napi::Value {
     Runtime &rt = readyRuntime();
     rt.launched(launchUnary(rt.stream, static_cast<UnaryOp>(integerOf(info[0])), static_cast<DType>(integerOf(info[1])), pointerOf(info[2]),
-                            pointerOf(info[3]), integerOf(info[4]), floatOf(info[5]), floatOf(info[6])),
+                            pointerOf(info[3]), integerOf(info[4]), floatOf(info[5]), floatOf(info[6]), maskOf(info[7])),
                 "unary");
     return info.Env().Undefined();
   });
@@ -270,7 +275,7 @@ Napi::Value Binary(const Napi::CallbackInfo &info) {
       throw std::runtime_error("binary: rank over 6 or strides of the wrong rank");
     }
     rt.launched(launchBinary(rt.stream, static_cast<BinaryOp>(integerOf(info[0])), static_cast<DType>(integerOf(info[1])), pointerOf(info[2]),
-                             pointerOf(info[3]), pointerOf(info[4]), (int)shape.size(), shape.data(), aStrides.data(), bStrides.data()),
+                             pointerOf(info[3]), pointerOf(info[4]), (int)shape.size(), shape.data(), aStrides.data(), bStrides.data(), maskOf(info[8])),
                 "binary");
     return info.Env().Undefined();
   });
@@ -430,7 +435,8 @@ ConvShape convShapeOf(const Napi::Value &value) {
 Napi::Value Conv2d(const Napi::CallbackInfo &info) {
   return guarded(info, [&]() -> Napi::Value {
     readyRuntime();
-    convForward(convShapeOf(info[3]), (const float *)pointerOf(info[0]), (const float *)pointerOf(info[1]), (float *)pointerOf(info[2]));
+    int mask = maskOf(info[4]);  // bit 0 x, bit 2 y
+    convForward(convShapeOf(info[3]), floatsIn(info[0], mask, 0), (const float *)pointerOf(info[1]), floatsOut(info[2], mask, 2));
     return info.Env().Undefined();
   });
 }
@@ -438,7 +444,8 @@ Napi::Value Conv2d(const Napi::CallbackInfo &info) {
 Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo &info) {
   return guarded(info, [&]() -> Napi::Value {
     readyRuntime();
-    convBackwardData(convShapeOf(info[3]), (const float *)pointerOf(info[0]), (const float *)pointerOf(info[1]), (float *)pointerOf(info[2]));
+    int mask = maskOf(info[4]);  // bit 0 dy, bit 2 dx
+    convBackwardData(convShapeOf(info[3]), floatsIn(info[0], mask, 0), (const float *)pointerOf(info[1]), floatsOut(info[2], mask, 2));
     return info.Env().Undefined();
   });
 }
@@ -446,7 +453,8 @@ Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo &info) {
 Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo &info) {
   return guarded(info, [&]() -> Napi::Value {
     readyRuntime();
-    convBackwardFilter(convShapeOf(info[3]), (const float *)pointerOf(info[0]), (const float *)pointerOf(info[1]), (float *)pointerOf(info[2]));
+    int mask = maskOf(info[4]);  // bit 0 x, bit 1 dy
+    convBackwardFilter(convShapeOf(info[3]), floatsIn(info[0], mask, 0), floatsIn(info[1], mask, 1), (float *)pointerOf(info[2]));
     return info.Env().Undefined();
   });
 }
@@ -470,8 +478,11 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo &info) {
     if (rows < 2) throw std::runtime_error("batchNormTrain needs at least two rows (the unbiased variance of one value is undefined)");
     RunningStats running{in(3), in(4), out(8), out(9), floatOf(info[13])};
     void *scratch = rt.allocate(batchNormScratchBytes(rows, channels));
-    // info[14]: the residual added before the activation (0: none); info[15]: whether a ReLU follows.
-    int kernels = launchBatchNormTrain(rt.stream, in(0), in(1), in(2), in(14), boolOf(info[15]), out(5), out(6), out(7), running, rows, channels, floatOf(info[12]), scratch);
+    // info[14]: the residual added before the activation (0: none); info[15]: whether a ReLU follows;
+    // info[16]: bf16 operands, bit 0 x, bit 1 residual, bit 2 y.
+    int mask = maskOf(info[16]);
+    int kernels = launchBatchNormTrain(rt.stream, floatsIn(info[0], mask, 0), in(1), in(2), floatsIn(info[14], mask, 1), boolOf(info[15]), floatsOut(info[5], mask, 2),
+                                       out(6), out(7), running, rows, channels, floatOf(info[12]), scratch);
     rt.release(scratch);
     rt.launched(kernels, "batchNormTrain");
     return info.Env().Undefined();
@@ -484,9 +495,10 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo &info) {
     long long rows = integerOf(info[8]);
     int channels = (int)integerOf(info[9]);
     void *scratch = rt.allocate(batchNormScratchBytes(rows, channels));
-    int kernels = launchBatchNormTrainGrad(rt.stream, (const float *)pointerOf(info[0]), (const float *)pointerOf(info[1]),
+    int mask = maskOf(info[11]);  // bit 0 x, bit 1 dy, bit 2 dx
+    int kernels = launchBatchNormTrainGrad(rt.stream, floatsIn(info[0], mask, 0), floatsIn(info[1], mask, 1),
                                            (const float *)pointerOf(info[2]), (const float *)pointerOf(info[3]), (const float *)pointerOf(info[4]),
-                                           (float *)pointerOf(info[5]), (float *)pointerOf(info[6]), (float *)pointerOf(info[7]), rows, channels,
+                                           floatsOut(info[5], mask, 2), (float *)pointerOf(info[6]), (float *)pointerOf(info[7]), rows, channels,
                                            floatOf(info[10]), scratch);
     rt.release(scratch);
     rt.launched(kernels, "batchNormTrainGrad");
@@ -500,9 +512,10 @@ Napi::Value BatchNormInference(const Napi::CallbackInfo &info) {
     long long rows = integerOf(info[6]);
     int channels = (int)integerOf(info[7]);
     void *scratch = rt.allocate(batchNormScratchBytes(rows, channels));
-    int kernels = launchBatchNormInference(rt.stream, (const float *)pointerOf(info[0]), (const float *)pointerOf(info[1]),
+    int mask = maskOf(info[9]);  // bit 0 x, bit 1 y
+    int kernels = launchBatchNormInference(rt.stream, floatsIn(info[0], mask, 0), (const float *)pointerOf(info[1]),
                                            (const float *)pointerOf(info[2]), (const float *)pointerOf(info[3]), (const float *)pointerOf(info[4]),
-                                           (float *)pointerOf(info[5]), rows, channels, floatOf(info[8]), scratch);
+                                           floatsOut(info[5], mask, 1), rows, channels, floatOf(info[8]), scratch);
     rt.release(scratch);
     rt.launched(kernels, "batchNormInference");
     return info.Env().Undefined();

@@ -241,15 +241,25 @@ struct Operands {
     rt.launched(launchToBf16(rt.stream, v, converted, n), "to bf16");
     return converted;
   }
-  /** An NHWC activation [n, hw, c] as the call reads it: NCHW [n, c, hw] if the layout says so. */
-  const void *activation(const float *x, long long n, long long hw, long long c, ConvLayout layout, Precision p) {
-    const float *v = x;
-    if (layout == ConvLayout::Nchw) {
-      float *t = floats(n * hw * c);
-      transposed(x, t, n, hw, c);
+  /** An NHWC activation [n, hw, c] (float32 or bfloat16) as the call reads it: in the plan's precision, and
+   *  NCHW [n, c, hw] if the layout says so. With --precision bf16 a bf16 activation goes in as it is. */
+  const void *activation(FloatsIn x, long long n, long long hw, long long c, ConvLayout layout, Precision p) {
+    bool nchw = layout == ConvLayout::Nchw;
+    if (!nchw && x.bf16 == (p == Precision::Bf16)) return x.ptr;
+    long long size = n * hw * c;
+    const float *v = static_cast<const float *>(x.ptr);
+    if (x.bf16) {
+      float *f32 = floats(size);
+      Runtime &rt = runtime();
+      rt.launched(launchFromBf16(rt.stream, x.ptr, f32, size), "from bf16");
+      v = f32;
+    }
+    if (nchw) {
+      float *t = floats(size);
+      transposed(v, t, n, hw, c);
       v = t;
     }
-    return asPrecision(v, n * hw * c, p);
+    return asPrecision(v, size, p);
   }
   /** An HWIO filter [rs, c, k] as KRSC [k, rs, c], or KCRS [k, c, rs] for NCHW. */
   const void *filter(const float *f, const ConvShape &s, ConvLayout layout, Precision p) {
@@ -264,17 +274,21 @@ struct Operands {
     }
     return asPrecision(v, rs * c * k, p);
   }
-  /** Where the call writes an activation result for dst (NHWC [n, hw, c]): dst itself, or a temporary that
-   *  finish() converts from bf16 and transposes from NCHW into dst. */
-  void *activationResult(float *dst, long long n, long long hw, long long c, ConvLayout layout, Precision p) {
-    if (layout == ConvLayout::Nhwc && p != Precision::Bf16) return dst;
+  /** Where the call writes an activation result for dst (NHWC [n, hw, c], float32 or bfloat16): dst itself
+   *  where layout and precision agree with it, else a temporary that finish() converts to float32,
+   *  transposes from NCHW and converts to dst's format. */
+  void *activationResult(FloatsOut dst, long long n, long long hw, long long c, ConvLayout layout, Precision p) {
+    bool planBf16 = p == Precision::Bf16, nchw = layout == ConvLayout::Nchw;
+    if (!nchw && dst.bf16 == planBf16) return dst.ptr;
     long long size = n * hw * c;
-    float *f32 = layout == ConvLayout::Nhwc ? dst : floats(size);
-    void *target = p == Precision::Bf16 ? bf16s(size) : f32;
+    float *nhwcF32 = dst.bf16 ? floats(size) : static_cast<float *>(dst.ptr);  // the result, float32 NHWC
+    float *planF32 = nchw ? floats(size) : nhwcF32;                              // the same in the plan's layout
+    void *target = planBf16 ? bf16s(size) : planF32;
     finish = [=] {
       Runtime &rt = runtime();
-      if (target != f32) rt.launched(launchFromBf16(rt.stream, target, f32, size), "from bf16");
-      if (f32 != dst) transposed(f32, dst, n, c, hw);
+      if (planBf16) rt.launched(launchFromBf16(rt.stream, target, planF32, size), "from bf16");
+      if (nchw) transposed(planF32, nhwcF32, n, c, hw);
+      if (dst.bf16) rt.launched(launchToBf16(rt.stream, nhwcF32, dst.ptr, size), "to bf16");
     };
     return target;
   }
@@ -304,17 +318,29 @@ struct Operands {
 template <ConvKind kind>
 struct ConvCalls;
 
+/** Our buffers of one call, in the caller's order (see ConvCalls). */
+template <typename A, typename B, typename Out>
+struct ConvBuffers {
+  A a;
+  B b;
+  Out out;
+};
+using ForwardBuffers = ConvBuffers<FloatsIn, const float *, FloatsOut>;         // x, filter → y
+using BackwardDataBuffers = ConvBuffers<FloatsIn, const float *, FloatsOut>;    // dy, filter → dx
+using BackwardFilterBuffers = ConvBuffers<FloatsIn, FloatsIn, float *>;         // x, dy → dfilter
+
 constexpr int kMaxResults = 16;
 
 template <>
 struct ConvCalls<ConvKind::Forward> {
   using Algo = cudnnConvolutionFwdAlgo_t;
   static constexpr const char *what = "the convolution";
-  static Operands operands(const ConvShape &s, const float *x, const float *filter, float *y, ConvLayout layout, Precision p) {
+  using Buffers = ForwardBuffers;
+  static Operands operands(const ConvShape &s, const Buffers &io, ConvLayout layout, Precision p) {
     Operands o;
-    o.in0 = o.activation(x, s.n, (long long)s.h * s.w, s.c, layout, p);
-    o.in1 = o.filter(filter, s, layout, p);
-    o.out = o.activationResult(y, s.n, (long long)s.oh * s.ow, s.k, layout, p);
+    o.in0 = o.activation(io.a, s.n, (long long)s.h * s.w, s.c, layout, p);
+    o.in1 = o.filter(io.b, s, layout, p);
+    o.out = o.activationResult(io.out, s.n, (long long)s.oh * s.ow, s.k, layout, p);
     return o;
   }
   static cudnnStatus_t heuristic(const ConvPlan &c, cudnnAlgoPerf<Algo> *results, int *count) {
@@ -335,11 +361,12 @@ template <>
 struct ConvCalls<ConvKind::BackwardData> {
   using Algo = cudnnConvolutionBwdDataAlgo_t;
   static constexpr const char *what = "the convolution's input gradient";
-  static Operands operands(const ConvShape &s, const float *dy, const float *filter, float *dx, ConvLayout layout, Precision p) {
+  using Buffers = BackwardDataBuffers;
+  static Operands operands(const ConvShape &s, const Buffers &io, ConvLayout layout, Precision p) {
     Operands o;
-    o.in0 = o.filter(filter, s, layout, p);
-    o.in1 = o.activation(dy, s.n, (long long)s.oh * s.ow, s.k, layout, p);
-    o.out = o.activationResult(dx, s.n, (long long)s.h * s.w, s.c, layout, p);
+    o.in0 = o.filter(io.b, s, layout, p);
+    o.in1 = o.activation(io.a, s.n, (long long)s.oh * s.ow, s.k, layout, p);
+    o.out = o.activationResult(io.out, s.n, (long long)s.h * s.w, s.c, layout, p);
     return o;
   }
   static cudnnStatus_t heuristic(const ConvPlan &c, cudnnAlgoPerf<Algo> *results, int *count) {
@@ -360,11 +387,12 @@ template <>
 struct ConvCalls<ConvKind::BackwardFilter> {
   using Algo = cudnnConvolutionBwdFilterAlgo_t;
   static constexpr const char *what = "the convolution's filter gradient";
-  static Operands operands(const ConvShape &s, const float *x, const float *dy, float *dfilter, ConvLayout layout, Precision p) {
+  using Buffers = BackwardFilterBuffers;
+  static Operands operands(const ConvShape &s, const Buffers &io, ConvLayout layout, Precision p) {
     Operands o;
-    o.in0 = o.activation(x, s.n, (long long)s.h * s.w, s.c, layout, p);
-    o.in1 = o.activation(dy, s.n, (long long)s.oh * s.ow, s.k, layout, p);
-    o.out = o.filterResult(dfilter, s, layout, p);
+    o.in0 = o.activation(io.a, s.n, (long long)s.h * s.w, s.c, layout, p);
+    o.in1 = o.activation(io.b, s.n, (long long)s.oh * s.ow, s.k, layout, p);
+    o.out = o.filterResult(io.out, s, layout, p);
     return o;
   }
   static cudnnStatus_t heuristic(const ConvPlan &c, cudnnAlgoPerf<Algo> *results, int *count) {
@@ -390,7 +418,7 @@ std::vector<ConvLayout> layoutsFor(Precision p) {
 /** cuDNN's search in each candidate layout; the fastest with its layout changes counted (they are timed
  *  only when there is a choice). Writes garbage into `out`, which the real call then overwrites. */
 template <ConvKind kind>
-ConvPlan searchPlan(Precision p, const ConvShape &s, const float *a, const float *b, float *out) {
+ConvPlan searchPlan(Precision p, const ConvShape &s, const typename ConvCalls<kind>::Buffers &io) {
   using Calls = ConvCalls<kind>;
   std::vector<ConvLayout> layouts = layoutsFor(p);
   bool timeLayouts = layouts.size() > 1;
@@ -402,8 +430,8 @@ ConvPlan searchPlan(Precision p, const ConvShape &s, const float *a, const float
       plan = makeDescriptors(s, p, layout);
       std::optional<Operands> o;
       float prepareMs = 0;
-      if (timeLayouts) prepareMs = gpuMs([&] { o.emplace(Calls::operands(s, a, b, out, layout, p)); });
-      else o.emplace(Calls::operands(s, a, b, out, layout, p));
+      if (timeLayouts) prepareMs = gpuMs([&] { o.emplace(Calls::operands(s, io, layout, p)); });
+      else o.emplace(Calls::operands(s, io, layout, p));
       withSearchWorkspace([&](void *ws, size_t bytes) {
         cudnnAlgoPerf<typename Calls::Algo> results[kMaxResults];
         int count = 0;
@@ -452,7 +480,7 @@ ConvPlan heuristicPlan(Precision p, const ConvShape &s) {
 /** One convolution call: the plan for the shape (searched the first time), the operands in its layout and
  *  precision, the call, and the result written back. */
 template <ConvKind kind>
-void runConvolution(Precision p, const ConvShape &s, const float *a, const float *b, float *out) {
+void runConvolution(Precision p, const ConvShape &s, const typename ConvCalls<kind>::Buffers &io) {
   using Calls = ConvCalls<kind>;
   Runtime &rt = runtime();
   PlanKey key = keyOf(kind, s, p);
@@ -460,12 +488,12 @@ void runConvolution(Precision p, const ConvShape &s, const float *a, const float
   if (found == plans.end()) {
     found = plans.emplace(key, heuristicPlan<kind>(p, s)).first;
   } else if (!found->second.searched) {
-    ConvPlan searched = searchPlan<kind>(p, s, a, b, out);
+    ConvPlan searched = searchPlan<kind>(p, s, io);
     destroyDescriptors(found->second);
     found->second = searched;
   }
   const ConvPlan &plan = found->second;
-  Operands o = Calls::operands(s, a, b, out, plan.layout, p);
+  Operands o = Calls::operands(s, io, plan.layout, p);
   withWorkspace(plan.workspace, [&](void *ws, size_t bytes) { checkCudnn(Calls::run(plan, o, ws, bytes), Calls::what); });
   rt.dispatches += 1;
   o.finish();
@@ -475,25 +503,23 @@ void runConvolution(Precision p, const ConvShape &s, const float *a, const float
 std::set<PlanKey> bf16Unsupported;
 
 template <ConvKind kind>
-void inPrecision(const ConvShape &s, const float *a, const float *b, float *out) {
+void inPrecision(const ConvShape &s, const typename ConvCalls<kind>::Buffers &io) {
   Precision p = runtime().precision;
   if (p == Precision::Bf16 && bf16Unsupported.count(keyOf(kind, s, p))) p = Precision::Fp32;
   try {
-    runConvolution<kind>(p, s, a, b, out);
+    runConvolution<kind>(p, s, io);
   } catch (const NoAlgorithm &) {
     if (p != Precision::Bf16) throw;
     bf16Unsupported.insert(keyOf(kind, s, p));
-    runConvolution<kind>(Precision::Fp32, s, a, b, out);
+    runConvolution<kind>(Precision::Fp32, s, io);
   }
 }
 
 }  // namespace
 
-void convForward(const ConvShape &s, const float *x, const float *filter, float *y) { inPrecision<ConvKind::Forward>(s, x, filter, y); }
-void convBackwardData(const ConvShape &s, const float *dy, const float *filter, float *dx) { inPrecision<ConvKind::BackwardData>(s, dy, filter, dx); }
-void convBackwardFilter(const ConvShape &s, const float *x, const float *dy, float *dfilter) {
-  inPrecision<ConvKind::BackwardFilter>(s, x, dy, dfilter);
-}
+void convForward(const ConvShape &s, FloatsIn x, const float *filter, FloatsOut y) { inPrecision<ConvKind::Forward>(s, {x, filter, y}); }
+void convBackwardData(const ConvShape &s, FloatsIn dy, const float *filter, FloatsOut dx) { inPrecision<ConvKind::BackwardData>(s, {dy, filter, dx}); }
+void convBackwardFilter(const ConvShape &s, FloatsIn x, FloatsIn dy, float *dfilter) { inPrecision<ConvKind::BackwardFilter>(s, {x, dy, dfilter}); }
 
 std::string convAlgorithms() {
   static const char *kinds[] = {"fwd", "bwd-data", "bwd-filter"};

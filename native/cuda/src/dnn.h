@@ -1,6 +1,7 @@
 // Convolutions (cuDNN, dnn.cc) and matrix products (cuBLAS, blas.cc) on the addon's stream, in the runtime's precision.
 #pragma once
 #include <string>
+#include "kernels.h"
 #include "runtime.h"
 
 namespace ib {
@@ -13,9 +14,11 @@ struct ConvShape {
   int strideH, strideW, padH, padW;
 };
 
-void convForward(const ConvShape &shape, const float *x, const float *filter, float *y);
-void convBackwardData(const ConvShape &shape, const float *dy, const float *filter, float *dx);
-void convBackwardFilter(const ConvShape &shape, const float *x, const float *dy, float *dfilter);
+/** Activations and their gradients float32 or bfloat16 (converted to the precision's operand type as
+ *  needed); filters and the filter gradient float32 (the master weights). */
+void convForward(const ConvShape &shape, FloatsIn x, const float *filter, FloatsOut y);
+void convBackwardData(const ConvShape &shape, FloatsIn dy, const float *filter, FloatsOut dx);
+void convBackwardFilter(const ConvShape &shape, FloatsIn x, FloatsIn dy, float *dfilter);
 /** One line per cached algorithm choice: its shape key, the algorithm, its time and workspace. */
 std::string convAlgorithms();
 void clearConvCache();

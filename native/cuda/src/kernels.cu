@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <type_traits>
+#include "float_access.cuh"
 #include "kernels.h"
 
 namespace ib {
@@ -72,9 +73,21 @@ __device__ __forceinline__ int unaryOp<int>(UnaryOp op, int x, float alpha, floa
   }
 }
 
-template <typename T>
-__global__ void unaryKernel(UnaryOp op, const T *x, T *y, long long n, float alpha, float beta) {
-  IB_GRID_STRIDE(i, n) y[i] = unaryOp<T>(op, x[i], alpha, beta);
+// Element access of the element-wise kernels: int32 buffers as they are, float ones in their format.
+__device__ __forceinline__ int loadValue(const int *x, long long i) { return x[i]; }
+__device__ __forceinline__ float loadValue(FloatsIn x, long long i) { return loadFloat(x, i); }
+__device__ __forceinline__ void storeValue(int *y, long long i, int v) { y[i] = v; }
+__device__ __forceinline__ void storeValue(FloatsOut y, long long i, float v) { storeFloat(y, i, v); }
+/** Comparisons and logical ops write int32 0/1 whatever their operands are. */
+__device__ __forceinline__ void storeBool(int *y, long long i, int v) { y[i] = v; }
+__device__ __forceinline__ void storeBool(FloatsOut y, long long i, int v) { static_cast<int *>(y.ptr)[i] = v; }
+
+/** In, Out: IntsIn and IntsOut for int32; FloatsIn and FloatsOut for float32. */
+using IntsIn = const int *;
+using IntsOut = int *;
+template <typename T, typename In, typename Out>
+__global__ void unaryKernel(UnaryOp op, In x, Out y, long long n, float alpha, float beta) {
+  IB_GRID_STRIDE(i, n) storeValue(y, i, unaryOp<T>(op, loadValue(x, i), alpha, beta));
 }
 
 template <typename T>
@@ -95,35 +108,33 @@ template <>
 __device__ __forceinline__ int modulo<int>(int a, int b) { if (b == 0) return 0; int r = a % b; return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r; }
 
 /** Arithmetic ops write T; comparisons and logical ops write int 0/1. */
-template <typename T>
-__device__ __forceinline__ void binaryOp(BinaryOp op, T a, T b, void *out, long long i) {
-  T *o = static_cast<T *>(out);
-  int *ob = static_cast<int *>(out);
+template <typename T, typename Out>
+__device__ __forceinline__ void binaryOp(BinaryOp op, T a, T b, Out o, long long i) {
   switch (op) {
-    case BinaryOp::Add: o[i] = a + b; return;
-    case BinaryOp::Sub: o[i] = a - b; return;
-    case BinaryOp::Mul: o[i] = a * b; return;
+    case BinaryOp::Add: storeValue(o, i, a + b); return;
+    case BinaryOp::Sub: storeValue(o, i, a - b); return;
+    case BinaryOp::Mul: storeValue(o, i, a * b); return;
     case BinaryOp::Div:
-      if constexpr (std::is_integral<T>::value) o[i] = b == 0 ? 0 : a / b;
-      else o[i] = a / b;
+      if constexpr (std::is_integral<T>::value) storeValue(o, i, b == 0 ? 0 : a / b);
+      else storeValue(o, i, a / b);
       return;
-    case BinaryOp::Maximum: o[i] = a > b || a != a ? a : b; return;
-    case BinaryOp::Minimum: o[i] = a < b || a != a ? a : b; return;
-    case BinaryOp::SquaredDifference: o[i] = (a - b) * (a - b); return;
-    case BinaryOp::Pow: o[i] = T(powf(float(a), float(b))); return;
-    case BinaryOp::Equal: ob[i] = a == b; return;
-    case BinaryOp::NotEqual: ob[i] = a != b; return;
-    case BinaryOp::Greater: ob[i] = a > b; return;
-    case BinaryOp::GreaterEqual: ob[i] = a >= b; return;
-    case BinaryOp::Less: ob[i] = a < b; return;
-    case BinaryOp::LessEqual: ob[i] = a <= b; return;
-    case BinaryOp::LogicalAnd: ob[i] = (a != T(0)) && (b != T(0)); return;
-    case BinaryOp::LogicalOr: ob[i] = (a != T(0)) || (b != T(0)); return;
-    case BinaryOp::ReluGradFromOutput: o[i] = b > T(0) ? a : T(0); return;  // a = dy, b = y
-    case BinaryOp::ReluGradFromInput: o[i] = b > T(0) ? a : T(0); return;   // a = dy, b = x (same rule)
-    case BinaryOp::EluGrad: o[i] = b >= T(0) ? a : a * (b + T(1)); return;    // a = dy, b = y
-    case BinaryOp::FloorDiv: o[i] = floorDivide<T>(a, b); return;
-    case BinaryOp::Mod: o[i] = modulo<T>(a, b); return;
+    case BinaryOp::Maximum: storeValue(o, i, a > b || a != a ? a : b); return;
+    case BinaryOp::Minimum: storeValue(o, i, a < b || a != a ? a : b); return;
+    case BinaryOp::SquaredDifference: storeValue(o, i, (a - b) * (a - b)); return;
+    case BinaryOp::Pow: storeValue(o, i, T(powf(float(a), float(b)))); return;
+    case BinaryOp::Equal: storeBool(o, i, a == b); return;
+    case BinaryOp::NotEqual: storeBool(o, i, a != b); return;
+    case BinaryOp::Greater: storeBool(o, i, a > b); return;
+    case BinaryOp::GreaterEqual: storeBool(o, i, a >= b); return;
+    case BinaryOp::Less: storeBool(o, i, a < b); return;
+    case BinaryOp::LessEqual: storeBool(o, i, a <= b); return;
+    case BinaryOp::LogicalAnd: storeBool(o, i, (a != T(0)) && (b != T(0))); return;
+    case BinaryOp::LogicalOr: storeBool(o, i, (a != T(0)) || (b != T(0))); return;
+    case BinaryOp::ReluGradFromOutput: storeValue(o, i, b > T(0) ? a : T(0)); return;  // a = dy, b = y
+    case BinaryOp::ReluGradFromInput: storeValue(o, i, b > T(0) ? a : T(0)); return;   // a = dy, b = x (same rule)
+    case BinaryOp::EluGrad: storeValue(o, i, b >= T(0) ? a : a * (b + T(1))); return;    // a = dy, b = y
+    case BinaryOp::FloorDiv: storeValue(o, i, floorDivide<T>(a, b)); return;
+    case BinaryOp::Mod: storeValue(o, i, modulo<T>(a, b)); return;
   }
 }
 
@@ -134,8 +145,8 @@ struct BinaryParams {
   long long bStrides[kMaxRank];
 };
 
-template <typename T>
-__global__ void binaryKernel(BinaryOp op, const T *a, const T *b, void *out, long long n, BinaryParams p) {
+template <typename T, typename In, typename Out>
+__global__ void binaryKernel(BinaryOp op, In a, In b, Out out, long long n, BinaryParams p) {
   IB_GRID_STRIDE(i, n) {
     long long rest = i, ai = 0, bi = 0;
     for (int d = p.rank - 1; d >= 0; --d) {
@@ -144,23 +155,23 @@ __global__ void binaryKernel(BinaryOp op, const T *a, const T *b, void *out, lon
       ai += idx * p.aStrides[d];
       bi += idx * p.bStrides[d];
     }
-    binaryOp<T>(op, a[ai], b[bi], out, i);
+    binaryOp<T>(op, loadValue(a, ai), loadValue(b, bi), out, i);
   }
 }
 
 /** The common cases without index arithmetic: same shape (mode 0), b a scalar (1), a a scalar (2). */
-template <typename T>
-__global__ void binaryFlatKernel(BinaryOp op, const T *a, const T *b, void *out, long long n, int mode) {
-  IB_GRID_STRIDE(i, n) binaryOp<T>(op, a[mode == 2 ? 0 : i], b[mode == 1 ? 0 : i], out, i);
+template <typename T, typename In, typename Out>
+__global__ void binaryFlatKernel(BinaryOp op, In a, In b, Out out, long long n, int mode) {
+  IB_GRID_STRIDE(i, n) binaryOp<T>(op, loadValue(a, mode == 2 ? 0 : i), loadValue(b, mode == 1 ? 0 : i), out, i);
 }
 
 /** b broadcast along the rows of [rows, cols] (a bias add, a per-channel scale): no divisions but one. */
-template <typename T>
-__global__ void binaryRowKernel(BinaryOp op, const T *a, const T *b, void *out, long long n, int cols, bool bIsRow) {
+template <typename T, typename In, typename Out>
+__global__ void binaryRowKernel(BinaryOp op, In a, In b, Out out, long long n, int cols, bool bIsRow) {
   IB_GRID_STRIDE(i, n) {
     int c = (int)(i % cols);
-    if (bIsRow) binaryOp<T>(op, a[i], b[c], out, i);
-    else binaryOp<T>(op, a[c], b[i], out, i);
+    if (bIsRow) binaryOp<T>(op, loadValue(a, i), loadValue(b, c), out, i);
+    else binaryOp<T>(op, loadValue(a, c), loadValue(b, i), out, i);
   }
 }
 
@@ -400,15 +411,20 @@ int launchFill(cudaStream_t s, void *out, long long n, uint32_t bits) {
   return 1;
 }
 
-int launchUnary(cudaStream_t s, UnaryOp op, DType dtype, const void *x, void *y, long long n, float alpha, float beta) {
+int launchUnary(cudaStream_t s, UnaryOp op, DType dtype, const void *x, void *y, long long n, float alpha, float beta, int bf16Operands) {
   if (n <= 0) return 0;
-  if (dtype == DType::Float32) unaryKernel<float><<<gridFor(n), kThreads, 0, s>>>(op, (const float *)x, (float *)y, n, alpha, beta);
-  else unaryKernel<int><<<gridFor(n), kThreads, 0, s>>>(op, (const int *)x, (int *)y, n, alpha, beta);
+  if (dtype == DType::Float32) {
+    FloatsIn in{x, bf16Operand(bf16Operands, 0)};
+    FloatsOut out{y, bf16Operand(bf16Operands, 1)};
+    unaryKernel<float, FloatsIn, FloatsOut><<<gridFor(n), kThreads, 0, s>>>(op, in, out, n, alpha, beta);
+  } else {
+    unaryKernel<int, IntsIn, IntsOut><<<gridFor(n), kThreads, 0, s>>>(op, (const int *)x, (int *)y, n, alpha, beta);
+  }
   return 1;
 }
 
-template <typename T>
-static void binaryDispatch(cudaStream_t s, BinaryOp op, const T *a, const T *b, void *out, long long n, int rank, const int *shape,
+template <typename T, typename In, typename Out>
+static void binaryDispatch(cudaStream_t s, BinaryOp op, In a, In b, Out out, long long n, int rank, const int *shape,
                            const long long *as, const long long *bs) {
   bool aFull = true, bFull = true, aScalar = true, bScalar = true;
   long long expect = 1;
@@ -422,11 +438,11 @@ static void binaryDispatch(cudaStream_t s, BinaryOp op, const T *a, const T *b, 
     expect *= shape[d];
   }
   unsigned grid = gridFor(n);
-  if (aFull && (bFull || bScalar)) return (void)binaryFlatKernel<T><<<grid, kThreads, 0, s>>>(op, a, b, out, n, bFull ? 0 : 1);
-  if (aScalar && bFull) return (void)binaryFlatKernel<T><<<grid, kThreads, 0, s>>>(op, a, b, out, n, 2);
+  if (aFull && (bFull || bScalar)) return (void)binaryFlatKernel<T, In, Out><<<grid, kThreads, 0, s>>>(op, a, b, out, n, bFull ? 0 : 1);
+  if (aScalar && bFull) return (void)binaryFlatKernel<T, In, Out><<<grid, kThreads, 0, s>>>(op, a, b, out, n, 2);
   // [rows, cols] with one side a row vector (collapsed by the TS side to rank 2).
   if (rank == 2 && as[1] == 1 && bs[1] == 1 && (as[0] == 0 || bs[0] == 0) && (as[0] == shape[1] || bs[0] == shape[1])) {
-    return (void)binaryRowKernel<T><<<grid, kThreads, 0, s>>>(op, a, b, out, n, shape[1], bs[0] == 0);
+    return (void)binaryRowKernel<T, In, Out><<<grid, kThreads, 0, s>>>(op, a, b, out, n, shape[1], bs[0] == 0);
   }
   BinaryParams p{};
   p.rank = rank;
@@ -435,16 +451,21 @@ static void binaryDispatch(cudaStream_t s, BinaryOp op, const T *a, const T *b, 
     p.aStrides[d] = as[d];
     p.bStrides[d] = bs[d];
   }
-  binaryKernel<T><<<grid, kThreads, 0, s>>>(op, a, b, out, n, p);
+  binaryKernel<T, In, Out><<<grid, kThreads, 0, s>>>(op, a, b, out, n, p);
 }
 
 int launchBinary(cudaStream_t s, BinaryOp op, DType dtype, const void *a, const void *b, void *out, int rank, const int *outShape,
-                 const long long *aStrides, const long long *bStrides) {
+                 const long long *aStrides, const long long *bStrides, int bf16Operands) {
   long long n = 1;
   for (int d = 0; d < rank; ++d) n *= outShape[d];
   if (n <= 0) return 0;
-  if (dtype == DType::Float32) binaryDispatch<float>(s, op, (const float *)a, (const float *)b, out, n, rank, outShape, aStrides, bStrides);
-  else binaryDispatch<int>(s, op, (const int *)a, (const int *)b, out, n, rank, outShape, aStrides, bStrides);
+  if (dtype == DType::Float32) {
+    FloatsIn fa{a, bf16Operand(bf16Operands, 0)}, fb{b, bf16Operand(bf16Operands, 1)};
+    FloatsOut fo{out, bf16Operand(bf16Operands, 2)};
+    binaryDispatch<float>(s, op, fa, fb, fo, n, rank, outShape, aStrides, bStrides);
+  } else {
+    binaryDispatch<int>(s, op, (IntsIn)a, (IntsIn)b, (IntsOut)out, n, rank, outShape, aStrides, bStrides);
+  }
   return 1;
 }
 
@@ -456,6 +477,11 @@ int launchSelect(cudaStream_t s, const int *condition, const void *a, const void
 
 int launchCast(cudaStream_t s, DType from, DType to, bool toBool, const void *x, void *y, long long n) {
   if (n <= 0) return 0;
+  if (from == DType::BFloat16 || to == DType::BFloat16) {
+    if (from == DType::BFloat16 && to == DType::Float32 && !toBool) return launchFromBf16(s, x, (float *)y, n);
+    if (from == DType::Float32 && to == DType::BFloat16) return launchToBf16(s, (const float *)x, y, n);
+    return -1;  // no such cast
+  }
   unsigned grid = gridFor(n);
   if (from == DType::Float32 && to == DType::Int32) castKernel<float, int><<<grid, kThreads, 0, s>>>((const float *)x, (int *)y, n, toBool);
   else if (from == DType::Int32 && to == DType::Float32) castKernel<int, float><<<grid, kThreads, 0, s>>>((const int *)x, (float *)y, n, toBool);

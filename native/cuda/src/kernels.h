@@ -1,6 +1,9 @@
-// Host-side launchers of the addon's own CUDA kernels (kernels.cu, reduce.cu, batch_norm.cu). Every
-// tensor is a device buffer of 4-byte elements: float32, or int32 (tfjs int32 and bool, bool as 0/1).
-// Each launcher enqueues on `stream` and returns the number of kernels it launched (for the counter).
+// Host-side launchers of the addon's own CUDA kernels (kernels.cu, reduce.cu). A tensor is a device buffer
+// of 4-byte elements — float32, or int32 (tfjs int32 and bool, bool as 0/1) — except that with
+// --precision bf16 a float tensor that is an activation or its gradient is kept as bfloat16 (FloatsIn /
+// FloatsOut say which), as PyTorch's autocast keeps them: half the memory and traffic. Kernels compute
+// in float32 either way. Each launcher enqueues on `stream` and returns the number of kernels it launched
+// (for the counter).
 #pragma once
 #include <cstdint>
 #include <cuda_runtime_api.h>
@@ -9,7 +12,21 @@ namespace ib {
 
 constexpr int kMaxRank = 6;
 
-enum class DType : int { Float32 = 0, Int32 = 1 };
+/** Element types of buffers; BFloat16 only for launchCast's conversions to and from Float32. */
+enum class DType : int { Float32 = 0, Int32 = 1, BFloat16 = 2 };
+
+/** A float tensor's buffer as a kernel reads it: float32 or bfloat16 elements (null ptr: none). */
+struct FloatsIn {
+  const void *ptr;
+  bool bf16;
+};
+/** A float tensor's buffer as a kernel writes it. */
+struct FloatsOut {
+  void *ptr;
+  bool bf16;
+};
+/** Bit k of a `bf16Operands` mask: the k-th of the buffers a launcher's comment lists for it is bfloat16. */
+constexpr bool bf16Operand(int mask, int k) { return (mask >> k) & 1; }
 
 /** Element-wise unary ops (codes shared with src/backend/cuda/addon.ts). */
 enum class UnaryOp : int {
@@ -36,10 +53,12 @@ struct Strided {
 };
 
 int launchFill(cudaStream_t s, void *out, long long n, uint32_t bits);
-int launchUnary(cudaStream_t s, UnaryOp op, DType dtype, const void *x, void *y, long long n, float alpha, float beta);
-/** out[i] = a[i·aStrides] op b[i·bStrides] over outShape (rank ≤ kMaxRank; a stride of 0 broadcasts). */
+/** bf16Operands (float32 only): bit 0 x, bit 1 y. */
+int launchUnary(cudaStream_t s, UnaryOp op, DType dtype, const void *x, void *y, long long n, float alpha, float beta, int bf16Operands);
+/** out[i] = a[i·aStrides] op b[i·bStrides] over outShape (rank ≤ kMaxRank; a stride of 0 broadcasts).
+ *  bf16Operands (float32 only): bit 0 a, bit 1 b, bit 2 out (never for comparisons, which write int32). */
 int launchBinary(cudaStream_t s, BinaryOp op, DType dtype, const void *a, const void *b, void *out, int rank,
-                 const int *outShape, const long long *aStrides, const long long *bStrides);
+                 const int *outShape, const long long *aStrides, const long long *bStrides, int bf16Operands);
 /** out[i] = condition[i / inner] ? a[i] : b[i] (inner = 1: same shape; else a rank-1 condition over the first axis). */
 int launchSelect(cudaStream_t s, const int *condition, const void *a, const void *b, void *out, long long n, long long inner);
 int launchCast(cudaStream_t s, DType from, DType to, bool toBool, const void *x, void *y, long long n);
@@ -85,17 +104,17 @@ struct RunningStats {
   float *varianceOut;
   float momentum;
 };
-/** mean, variance (biased) of x per channel; y = (x − mean)·γ/√(var + ε) + β, plus `residual` (null: none),
- *  then max(·, 0) if `relu`; the running update. */
-int launchBatchNormTrain(cudaStream_t s, const float *x, const float *gamma, const float *beta, const float *residual, bool relu, float *y,
+/** mean, variance (biased) of x per channel; y = (x − mean)·γ/√(var + ε) + β, plus `residual` (null ptr:
+ *  none), then max(·, 0) if `relu`; the running update. Any of x, residual and y may be bfloat16. */
+int launchBatchNormTrain(cudaStream_t s, FloatsIn x, const float *gamma, const float *beta, FloatsIn residual, bool relu, FloatsOut y,
                          float *mean, float *variance, RunningStats running, long long rows, int channels, float epsilon, void *scratch);
-int launchBatchNormTrainGrad(cudaStream_t s, const float *x, const float *dy, const float *gamma, const float *mean,
-                             const float *variance, float *dx, float *dgamma, float *dbeta, long long rows, int channels,
+int launchBatchNormTrainGrad(cudaStream_t s, FloatsIn x, FloatsIn dy, const float *gamma, const float *mean,
+                             const float *variance, FloatsOut dx, float *dgamma, float *dbeta, long long rows, int channels,
                              float epsilon, void *scratch);
 /** Inference: y = (x − mean)·scale/√(var + ε) + offset; any of the four per-channel vectors may be null
- *  (offset 0, scale 1); meanStride etc. 0 broadcasts a single value. */
-int launchBatchNormInference(cudaStream_t s, const float *x, const float *mean, const float *variance, const float *offset,
-                             const float *scale, float *y, long long rows, int channels, float epsilon, void *scratch);
+ *  (offset 0, scale 1). */
+int launchBatchNormInference(cudaStream_t s, FloatsIn x, const float *mean, const float *variance, const float *offset,
+                             const float *scale, FloatsOut y, long long rows, int channels, float epsilon, void *scratch);
 
 // ---- multi-tensor SGD with momentum (torch.optim.SGD semantics)
 struct SgdTensor {

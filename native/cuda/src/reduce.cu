@@ -2,6 +2,7 @@
 // multi-tensor SGD update.
 #include <cfloat>
 #include <climits>
+#include "float_access.cuh"
 #include "kernels.h"
 
 namespace ib {
@@ -152,7 +153,7 @@ int bnSplits(long long rows, int channels) {
 }
 
 /** mode 0: (Σx, Σx²); mode 1: (Σdy, Σdy·(x − mean)). Writes partial[split][2][channels]. */
-__global__ void bnSumsKernel(int mode, const float *x, const float *dy, const float *mean, long long rows, int channels, int splits, double *partial) {
+__global__ void bnSumsKernel(int mode, FloatsIn x, FloatsIn dy, const float *mean, long long rows, int channels, int splits, double *partial) {
   __shared__ double s0[kBnRowsPerBlock][33], s1[kBnRowsPerBlock][33];
   int c = blockIdx.x * 32 + threadIdx.x;
   int split = blockIdx.y;
@@ -162,12 +163,12 @@ __global__ void bnSumsKernel(int mode, const float *x, const float *dy, const fl
   if (c < channels) {
     float m = mode == 1 ? mean[c] : 0.f;
     for (long long r = begin + threadIdx.y; r < end; r += kBnRowsPerBlock) {
-      float v = x[r * channels + c];
+      float v = loadFloat(x, r * channels + c);
       if (mode == 0) {
         a += v;
         b += (double)v * v;
       } else {
-        float g = dy[r * channels + c];
+        float g = loadFloat(dy, r * channels + c);
         a += g;
         b += (double)g * (v - m);
       }
@@ -211,31 +212,30 @@ __global__ void bnStatsKernel(const double *partial, int splits, long long rows,
 }
 
 /** y = x·k[c] + t[c] (+ residual) (then max(·, 0)); four channels per thread where the channel count allows. */
-__device__ __forceinline__ float bnOut(float v, const float *residual, long long i, bool relu) {
-  if (residual) v += residual[i];
+__device__ __forceinline__ float bnOut(float v, float residual, bool relu) {
+  v += residual;
   return relu && v < 0.f ? 0.f : v;  // NaN stays NaN (as tfjs's relu), so a diverging step still shows
 }
 
-__global__ void bnApplyKernel(const float *x, const float *coefficients, const float *residual, bool relu, float *y, long long n, int channels) {
+__global__ void bnApplyKernel(FloatsIn x, const float *coefficients, FloatsIn residual, bool relu, FloatsOut y, long long n, int channels) {
   const float *k = coefficients, *t = coefficients + channels;
   if (channels % 4 == 0) {
     long long n4 = n / 4;
-    const float4 *x4 = reinterpret_cast<const float4 *>(x);
-    float4 *y4 = reinterpret_cast<float4 *>(y);
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n4; i += (long long)gridDim.x * blockDim.x) {
       int c = (int)((i * 4) % channels);
-      float4 v = x4[i];
-      v.x = bnOut(v.x * k[c] + t[c], residual, i * 4, relu);
-      v.y = bnOut(v.y * k[c + 1] + t[c + 1], residual, i * 4 + 1, relu);
-      v.z = bnOut(v.z * k[c + 2] + t[c + 2], residual, i * 4 + 2, relu);
-      v.w = bnOut(v.w * k[c + 3] + t[c + 3], residual, i * 4 + 3, relu);
-      y4[i] = v;
+      float4 v = loadFloat4(x, i);
+      float4 r = residual.ptr ? loadFloat4(residual, i) : float4{0.f, 0.f, 0.f, 0.f};
+      v.x = bnOut(v.x * k[c] + t[c], r.x, relu);
+      v.y = bnOut(v.y * k[c + 1] + t[c + 1], r.y, relu);
+      v.z = bnOut(v.z * k[c + 2] + t[c + 2], r.z, relu);
+      v.w = bnOut(v.w * k[c + 3] + t[c + 3], r.w, relu);
+      storeFloat4(y, i, v);
     }
     return;
   }
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
     int c = (int)(i % channels);
-    y[i] = bnOut(x[i] * k[c] + t[c], residual, i, relu);
+    storeFloat(y, i, bnOut(loadFloat(x, i) * k[c] + t[c], residual.ptr ? loadFloat(residual, i) : 0.f, relu));
   }
 }
 
@@ -261,11 +261,11 @@ __global__ void bnGradStatsKernel(const double *partial, int splits, long long r
   coefficients[2 * channels + c] = (float)(g * (proj * mean[c] - meanDy));  // constant
 }
 
-__global__ void bnGradApplyKernel(const float *x, const float *dy, const float *coefficients, float *dx, long long n, int channels) {
+__global__ void bnGradApplyKernel(FloatsIn x, FloatsIn dy, const float *coefficients, FloatsOut dx, long long n, int channels) {
   const float *a = coefficients, *b = coefficients + channels, *d = coefficients + 2 * channels;
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
     int c = (int)(i % channels);
-    dx[i] = dy[i] * a[c] + x[i] * b[c] + d[c];
+    storeFloat(dx, i, loadFloat(dy, i) * a[c] + loadFloat(x, i) * b[c] + d[c]);
   }
 }
 
@@ -332,13 +332,13 @@ static float *coefficientsAfter(void *scratch, long long rows, int channels) {
   return reinterpret_cast<float *>(base + offset);
 }
 
-int launchBatchNormTrain(cudaStream_t s, const float *x, const float *gamma, const float *beta, const float *residual, bool relu, float *y, float *mean,
+int launchBatchNormTrain(cudaStream_t s, FloatsIn x, const float *gamma, const float *beta, FloatsIn residual, bool relu, FloatsOut y, float *mean,
                          float *variance, RunningStats running, long long rows, int channels, float epsilon, void *scratch) {
   if (rows <= 0 || channels <= 0) return 0;
   int splits = bnSplits(rows, channels);
   double *partial = static_cast<double *>(scratch);
   float *coefficients = coefficientsAfter(scratch, rows, channels);
-  bnSumsKernel<<<dim3((channels + 31) / 32, splits), dim3(32, kBnRowsPerBlock), 0, s>>>(0, x, nullptr, nullptr, rows, channels, splits, partial);
+  bnSumsKernel<<<dim3((channels + 31) / 32, splits), dim3(32, kBnRowsPerBlock), 0, s>>>(0, x, FloatsIn{nullptr, false}, nullptr, rows, channels, splits, partial);
   bnStatsKernel<<<(channels + 127) / 128, 128, 0, s>>>(partial, splits, rows, channels, gamma, beta, epsilon, mean, variance, running,
                                                        coefficients);
   long long n = rows * channels;
@@ -346,8 +346,8 @@ int launchBatchNormTrain(cudaStream_t s, const float *x, const float *gamma, con
   return 3;
 }
 
-int launchBatchNormTrainGrad(cudaStream_t s, const float *x, const float *dy, const float *gamma, const float *mean, const float *variance,
-                             float *dx, float *dgamma, float *dbeta, long long rows, int channels, float epsilon, void *scratch) {
+int launchBatchNormTrainGrad(cudaStream_t s, FloatsIn x, FloatsIn dy, const float *gamma, const float *mean, const float *variance,
+                             FloatsOut dx, float *dgamma, float *dbeta, long long rows, int channels, float epsilon, void *scratch) {
   if (rows <= 0 || channels <= 0) return 0;
   int splits = bnSplits(rows, channels);
   double *partial = static_cast<double *>(scratch);
@@ -360,13 +360,13 @@ int launchBatchNormTrainGrad(cudaStream_t s, const float *x, const float *dy, co
   return 3;
 }
 
-int launchBatchNormInference(cudaStream_t s, const float *x, const float *mean, const float *variance, const float *offset, const float *scale,
-                             float *y, long long rows, int channels, float epsilon, void *scratch) {
+int launchBatchNormInference(cudaStream_t s, FloatsIn x, const float *mean, const float *variance, const float *offset, const float *scale,
+                             FloatsOut y, long long rows, int channels, float epsilon, void *scratch) {
   if (rows <= 0 || channels <= 0) return 0;
   float *coefficients = coefficientsAfter(scratch, rows, channels);
   bnInferenceCoefficientsKernel<<<(channels + 127) / 128, 128, 0, s>>>(mean, variance, offset, scale, channels, epsilon, coefficients);
   long long n = rows * channels;
-  bnApplyKernel<<<elementGrid(channels % 4 == 0 ? n / 4 : n), 256, 0, s>>>(x, coefficients, nullptr, false, y, n, channels);
+  bnApplyKernel<<<elementGrid(channels % 4 == 0 ? n / 4 : n), 256, 0, s>>>(x, coefficients, FloatsIn{nullptr, false}, false, y, n, channels);
   return 2;
 }
 

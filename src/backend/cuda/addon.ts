@@ -5,8 +5,10 @@ import type { CudaLibraries } from './libraries.js';
 
 /**
  * The compiled cuda addon (native/cuda, built by scripts/build-cuda.mjs). Device buffers are addresses
- * (numbers) of 4-byte elements: float32, or int32 (tfjs int32, and bool as 0/1). Every call enqueues on
- * the addon's one stream and returns at once; only readSync, synchronize and elapsedMs wait.
+ * (numbers) of 4-byte elements: float32, or int32 (tfjs int32, and bool as 0/1); a float32 tensor's buffer
+ * may instead hold bfloat16 (2 bytes), which the calls that take a `bf16` mask read and write: bit k set
+ * means the k-th of the buffers named in that call's comment is bfloat16. Every call enqueues on the
+ * addon's one stream and returns at once; only readSync, synchronize and elapsedMs wait.
  */
 export interface CudaAddon {
   /** Works without init and without a GPU: what the driver reports. */
@@ -18,14 +20,18 @@ export interface CudaAddon {
   free(ptr: number): void;
   upload(ptr: number, values: Float32Array | Int32Array): void;
   copyDevice(dst: number, src: number, bytes: number): void;
-  readSync(ptr: number, out: Float32Array | Int32Array): void;
+  /** Copies out.byteLength bytes (a Uint16Array for bfloat16 buffers). */
+  readSync(ptr: number, out: Float32Array | Int32Array | Uint16Array): void;
   readAsync(ptr: number, bytes: number): Promise<ArrayBuffer>;
   /** Writes `bits` (a float32's or int32's bit pattern) to n elements. */
   fill(ptr: number, n: number, bits: number): void;
-  unary(op: number, dtype: number, x: number, y: number, n: number, alpha: number, beta: number): void;
-  binary(op: number, dtype: number, a: number, b: number, out: number, outShape: number[], aStrides: number[], bStrides: number[]): void;
+  /** bf16 (float32 only): x, y. */
+  unary(op: number, dtype: number, x: number, y: number, n: number, alpha: number, beta: number, bf16: number): void;
+  /** bf16 (float32 only): a, b, out (never a comparison's out, which is int32). */
+  binary(op: number, dtype: number, a: number, b: number, out: number, outShape: number[], aStrides: number[], bStrides: number[], bf16: number): void;
   /** out = condition ? a : b per element; inner > 1: a rank-1 condition over the first axis of a. */
   select(condition: number, a: number, b: number, out: number, n: number, inner: number): void;
+  /** DTYPE codes; bfloat16 only to or from float32. */
   cast(from: number, to: number, toBool: boolean, x: number, y: number, n: number): void;
   copyStrided(src: number, srcOffset: number, srcStrides: number[], srcModulo: number[] | null, dst: number, dstOffset: number, dstStrides: number[], shape: number[]): void;
   /** out [batch, cols, rows] = x [batch, rows, cols], 4-byte elements, tiled through shared memory. */
@@ -41,19 +47,23 @@ export interface CudaAddon {
   /** Same params; the gradient sends each dy to the first maximum of its window (row-major), as tfjs's cpu. */
   maxPool(x: number, y: number, params: number[]): void;
   maxPoolGrad(x: number, dy: number, dx: number, params: number[]): void;
-  /** shape: n h w c k kh kw oh ow strideH strideW padH padW (symmetric padding); filters HWIO. */
-  conv2d(x: number, filter: number, y: number, shape: number[]): void;
-  conv2dBackpropInput(dy: number, filter: number, dx: number, shape: number[]): void;
-  conv2dBackpropFilter(x: number, dy: number, dfilter: number, shape: number[]): void;
+  /** shape: n h w c k kh kw oh ow strideH strideW padH padW (symmetric padding); filters HWIO, always
+   *  float32 (as their gradient). bf16: x, (filter), y. */
+  conv2d(x: number, filter: number, y: number, shape: number[], bf16: number): void;
+  /** bf16: dy, (filter), dx. */
+  conv2dBackpropInput(dy: number, filter: number, dx: number, shape: number[], bf16: number): void;
+  /** bf16: x, dy. */
+  conv2dBackpropFilter(x: number, dy: number, dfilter: number, shape: number[], bf16: number): void;
   matmul(a: number, b: number, c: number, batchA: number, batchB: number, m: number, n: number, k: number, transposeA: boolean, transposeB: boolean): void;
-  /** Batch statistics (variance biased), y, and the running statistics moved by `momentum` (the running
-   *  variance towards the unbiased batch variance), written to new buffers. */
-  /** y = relu?(bn(x) + residual?): residual 0 for none. */
+  /** y = relu?(bn(x) + residual?), residual 0 for none; the batch statistics (variance biased), and the
+   *  running statistics moved by `momentum` (the running variance towards the unbiased batch variance),
+   *  written to new buffers. bf16: x, residual, y. */
   batchNormTrain(x: number, gamma: number, beta: number, runningMean: number, runningVar: number, y: number, mean: number, variance: number,
-    runningMeanOut: number, runningVarOut: number, rows: number, channels: number, epsilon: number, momentum: number, residual: number, relu: boolean): void;
-  batchNormTrainGrad(x: number, dy: number, gamma: number, mean: number, variance: number, dx: number, dgamma: number, dbeta: number, rows: number, channels: number, epsilon: number): void;
-  /** offset and scale may be 0 (none). */
-  batchNormInference(x: number, mean: number, variance: number, offset: number, scale: number, y: number, rows: number, channels: number, epsilon: number): void;
+    runningMeanOut: number, runningVarOut: number, rows: number, channels: number, epsilon: number, momentum: number, residual: number, relu: boolean, bf16: number): void;
+  /** bf16: x, dy, dx. */
+  batchNormTrainGrad(x: number, dy: number, gamma: number, mean: number, variance: number, dx: number, dgamma: number, dbeta: number, rows: number, channels: number, epsilon: number, bf16: number): void;
+  /** offset and scale may be 0 (none). bf16: x, y. */
+  batchNormInference(x: number, mean: number, variance: number, offset: number, scale: number, y: number, rows: number, channels: number, epsilon: number, bf16: number): void;
   /** pointers: [param, grad, buffer, paramOut, bufferOut] per tensor; sizes: elements per tensor. */
   sgdMomentum(pointers: Float64Array, sizes: Float64Array, lr: number, momentum: number, weightDecay: number, firstStep: boolean): void;
   stats(): CudaStats;
@@ -95,7 +105,7 @@ export interface CudaStats {
 }
 
 /** Codes shared with native/cuda/src/kernels.h. */
-export const DTYPE = { float32: 0, int32: 1 } as const;
+export const DTYPE = { float32: 0, int32: 1, bfloat16: 2 } as const;
 export const UNARY = {
   Relu: 0, Relu6: 1, Step: 2, Neg: 3, Square: 4, Sqrt: 5, Rsqrt: 6, Exp: 7, Log: 8, Reciprocal: 9, Abs: 10, Sigmoid: 11, Tanh: 12,
   Log1p: 13, Floor: 14, Ceil: 15, LeakyRelu: 16, Elu: 17, Softplus: 18, ClipByValue: 19, LogicalNot: 20, Sign: 21, Expm1: 22,

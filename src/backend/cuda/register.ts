@@ -56,10 +56,17 @@ function cpuFallback(name: string, cpuKernel: tf.KernelFunc | undefined, cpu: ()
   };
 }
 
-/** A kernel as registered: runs it, then tells a running kernel profile (./kernel-profile.ts) that it ran. */
+/** A kernel as registered: runs it, frees the float32 copies of bf16 inputs it asked for (CudaBackend.ptr),
+ *  then tells a running kernel profile (./kernel-profile.ts) that it ran. */
 function reported(kernelName: string, run: (args: KernelArgs & { backend: CudaBackend }) => KernelResult): tf.KernelFunc {
   return ((args: KernelArgs) => {
-    const result = run(args as KernelArgs & { backend: CudaBackend });
+    const cudaArgs = args as KernelArgs & { backend: CudaBackend };
+    let result: KernelResult;
+    try {
+      result = run(cudaArgs);
+    } finally {
+      cudaArgs.backend.endKernel();
+    }
     kernelRan(kernelName);
     return result;
   }) as tf.KernelFunc;

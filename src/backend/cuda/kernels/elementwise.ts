@@ -1,22 +1,28 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BINARY, UNARY } from '../addon.js';
 import { deviceType, type CudaBackend } from '../backend.js';
-import { attr, bitsOf, broadcast, input, inputList, sizeOf, type CudaKernel } from './util.js';
+import { attr, bf16Mask, bitsOf, broadcast, elementwiseBf16, input, inputList, sizeOf, type CudaKernel } from './util.js';
 
 const COMPARISONS = new Set<number>([BINARY.Equal, BINARY.NotEqual, BINARY.Greater, BINARY.GreaterEqual, BINARY.Less, BINARY.LessEqual, BINARY.LogicalAnd, BINARY.LogicalOr]);
 
-/** out = a op b with numpy broadcasting; comparisons give bool. */
+/** out = a op b with numpy broadcasting; comparisons give bool. Float operands may be bf16-stored, and the
+ *  result is where they are (elementwiseBf16). */
 export function binaryOp(backend: CudaBackend, op: number, a: tf.TensorInfo, b: tf.TensorInfo, dtype?: tf.DataType): tf.TensorInfo {
   const plan = broadcast(a.shape, b.shape);
   const computeType = a.dtype === 'float32' || b.dtype === 'float32' ? 'float32' : 'int32';
-  const out = backend.makeOutput(plan.outShape, dtype ?? (COMPARISONS.has(op) ? 'bool' : tf.upcastType(a.dtype, b.dtype)));
-  backend.addon.binary(op, deviceType(computeType), backend.ptr(a), backend.ptr(b), backend.ptr(out), plan.shape, plan.aStrides, plan.bStrides);
+  const outType = dtype ?? (COMPARISONS.has(op) ? 'bool' : tf.upcastType(a.dtype, b.dtype));
+  const bf16Out = computeType === 'float32' && outType === 'float32' && elementwiseBf16(backend, [a, b]);
+  const out = backend.makeOutput(plan.outShape, outType, bf16Out);
+  const [sa, sb] = [backend.stored(a), backend.stored(b)];
+  backend.addon.binary(op, deviceType(computeType), sa.ptr, sb.ptr, backend.stored(out).ptr, plan.shape, plan.aStrides, plan.bStrides, bf16Mask(sa.bf16, sb.bf16, bf16Out));
   return out;
 }
 
+/** A float result is bf16-stored where x is. */
 export function unaryOp(backend: CudaBackend, op: number, x: tf.TensorInfo, alpha = 0, beta = 0): tf.TensorInfo {
-  const out = backend.makeOutput(x.shape, x.dtype);
-  backend.addon.unary(op, deviceType(x.dtype), backend.ptr(x), backend.ptr(out), sizeOf(x.shape), alpha, beta);
+  const sx = backend.stored(x);
+  const out = backend.makeOutput(x.shape, x.dtype, sx.bf16);
+  backend.addon.unary(op, deviceType(x.dtype), sx.ptr, backend.stored(out).ptr, sizeOf(x.shape), alpha, beta, bf16Mask(sx.bf16, sx.bf16));
   return out;
 }
 

@@ -4,7 +4,7 @@ import { BINARY, UNARY } from '../addon.js';
 import type { CudaBackend } from '../backend.js';
 import { binaryOp, unaryOp } from './elementwise.js';
 import { padTensor, sliceTensor } from './shape.js';
-import { attr, input, inputList, optionalInput, sizeOf, type CudaKernel } from './util.js';
+import { attr, bf16Mask, input, inputList, optionalInput, sizeOf, type CudaKernel } from './util.js';
 
 type ConvInfo = tf.backend_util.Conv2DInfo;
 
@@ -32,11 +32,13 @@ function conv2dInfo(args: Parameters<CudaKernel>[0], xShape: readonly number[], 
   return tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], attr(args, 'strides'), attr(args, 'dilations') ?? 1, attr(args, 'pad'), attr(args, 'dimRoundingMode'), false, dataFormat);
 }
 
+/** Convolution results (activations, and their gradients backward) are bf16-stored with --precision bf16. */
 function convForward(backend: CudaBackend, info: ConvInfo, x: tf.TensorInfo, filter: tf.TensorInfo): tf.TensorInfo {
   const { shape, paddings } = convShape(info);
   const source = paddings ? padTensor(backend, x, paddings) : x;
-  const y = backend.makeOutput([info.batchSize, info.outHeight, info.outWidth, info.outChannels], 'float32');
-  backend.addon.conv2d(backend.ptr(source), backend.ptr(filter), backend.ptr(y), shape);
+  const y = backend.makeOutput([info.batchSize, info.outHeight, info.outWidth, info.outChannels], 'float32', backend.bf16Activations);
+  const sx = backend.stored(source);
+  backend.addon.conv2d(sx.ptr, backend.ptr(filter), backend.stored(y).ptr, shape, bf16Mask(sx.bf16, false, backend.bf16Activations));
   if (source !== x) backend.disposeIntermediate(source);
   return y;
 }
@@ -152,8 +154,10 @@ export const NN_KERNELS: Record<string, CudaKernel> = {
     if (!supportedConv(info, dy, filter)) return undefined;
     const { shape, paddings } = convShape(info);
     const paddedShape = [shape[0]!, shape[1]!, shape[2]!, shape[3]!];
-    const dx = args.backend.makeOutput(paddedShape, 'float32');
-    args.backend.addon.conv2dBackpropInput(args.backend.ptr(dy), args.backend.ptr(filter), args.backend.ptr(dx), shape);
+    const b = args.backend;
+    const dx = b.makeOutput(paddedShape, 'float32', b.bf16Activations);
+    const sdy = b.stored(dy);
+    b.addon.conv2dBackpropInput(sdy.ptr, b.ptr(filter), b.stored(dx).ptr, shape, bf16Mask(sdy.bf16, false, b.bf16Activations));
     if (!paddings) return dx;
     const cropped = sliceTensor(args.backend, dx, [0, paddings[1]![0], paddings[2]![0], 0], inputShape);
     args.backend.disposeIntermediate(dx);
@@ -168,7 +172,8 @@ export const NN_KERNELS: Record<string, CudaKernel> = {
     const { shape, paddings } = convShape(info);
     const source = paddings ? padTensor(args.backend, x, paddings) : x;
     const dfilter = args.backend.makeOutput(filterShape, 'float32');
-    args.backend.addon.conv2dBackpropFilter(args.backend.ptr(source), args.backend.ptr(dy), args.backend.ptr(dfilter), shape);
+    const [sx, sdy] = [args.backend.stored(source), args.backend.stored(dy)];
+    args.backend.addon.conv2dBackpropFilter(sx.ptr, sdy.ptr, args.backend.ptr(dfilter), shape, bf16Mask(sx.bf16, sdy.bf16));
     if (source !== x) args.backend.disposeIntermediate(source);
     return dfilter;
   },
@@ -192,21 +197,26 @@ export const NN_KERNELS: Record<string, CudaKernel> = {
     const scale = optionalInput(args, 'scale');
     const channels = x.shape[x.shape.length - 1] ?? 1;
     if (x.dtype !== 'float32' || ![mean, variance, offset, scale].every((t) => channelVector(t, channels))) return undefined;
-    const y = args.backend.makeOutput(x.shape, 'float32');
     const b = args.backend;
-    b.addon.batchNormInference(b.ptr(x), b.ptr(mean), b.ptr(variance), offset ? b.ptr(offset) : 0, scale ? b.ptr(scale) : 0, b.ptr(y), sizeOf(x.shape) / channels, channels, attr<number>(args, 'varianceEpsilon') ?? 0.001);
+    const sx = b.stored(x);
+    const y = b.makeOutput(x.shape, 'float32', sx.bf16);
+    b.addon.batchNormInference(sx.ptr, b.ptr(mean), b.ptr(variance), offset ? b.ptr(offset) : 0, scale ? b.ptr(scale) : 0, b.stored(y).ptr, sizeOf(x.shape) / channels, channels,
+      attr<number>(args, 'varianceEpsilon') ?? 0.001, bf16Mask(sx.bf16, sx.bf16));
     return y;
   },
   [BATCH_NORM_TRAIN]: (args) => {
     const x = input(args, 'x');
     const channels = x.shape[x.shape.length - 1]!;
     const b = args.backend;
-    const y = b.makeOutput(x.shape, 'float32');
+    // y is bf16-stored where x is (a bf16 convolution's result); statistics and running state stay float32.
+    const sx = b.stored(x);
+    const y = b.makeOutput(x.shape, 'float32', sx.bf16);
     const [mean, variance, runningMean, runningVar] = [0, 1, 2, 3].map(() => b.makeOutput([channels], 'float32'));
     const [gamma, beta, runningMeanIn, runningVarIn] = ['gamma', 'beta', 'runningMean', 'runningVar'].map((name) => b.ptr(input(args, name)));
     const residual = optionalInput(args, 'residual');
-    b.addon.batchNormTrain(b.ptr(x), gamma!, beta!, runningMeanIn!, runningVarIn!, b.ptr(y), b.ptr(mean!), b.ptr(variance!), b.ptr(runningMean!), b.ptr(runningVar!),
-      sizeOf(x.shape) / channels, channels, attr<number>(args, 'epsilon'), attr<number>(args, 'momentum'), residual ? b.ptr(residual) : 0, attr<boolean>(args, 'relu') ?? false);
+    const sr = residual ? b.stored(residual) : { ptr: 0, bf16: false };
+    b.addon.batchNormTrain(sx.ptr, gamma!, beta!, runningMeanIn!, runningVarIn!, b.stored(y).ptr, b.ptr(mean!), b.ptr(variance!), b.ptr(runningMean!), b.ptr(runningVar!),
+      sizeOf(x.shape) / channels, channels, attr<number>(args, 'epsilon'), attr<number>(args, 'momentum'), sr.ptr, attr<boolean>(args, 'relu') ?? false, bf16Mask(sx.bf16, sr.bf16, sx.bf16));
     return [y, mean!, variance!, runningMean!, runningVar!];
   },
   [BATCH_NORM_TRAIN_GRAD]: (args) => {
@@ -214,10 +224,12 @@ export const NN_KERNELS: Record<string, CudaKernel> = {
     const dy = input(args, 'dy');
     const channels = x.shape[x.shape.length - 1]!;
     const b = args.backend;
-    const dx = b.makeOutput(x.shape, 'float32');
+    const [sx, sdy] = [b.stored(x), b.stored(dy)];
+    const dx = b.makeOutput(x.shape, 'float32', sx.bf16);
     const dgamma = b.makeOutput([channels], 'float32');
     const dbeta = b.makeOutput([channels], 'float32');
-    b.addon.batchNormTrainGrad(b.ptr(x), b.ptr(dy), b.ptr(input(args, 'gamma')), b.ptr(input(args, 'mean')), b.ptr(input(args, 'variance')), b.ptr(dx), b.ptr(dgamma), b.ptr(dbeta), sizeOf(x.shape) / channels, channels, attr<number>(args, 'epsilon'));
+    b.addon.batchNormTrainGrad(sx.ptr, sdy.ptr, b.ptr(input(args, 'gamma')), b.ptr(input(args, 'mean')), b.ptr(input(args, 'variance')), b.stored(dx).ptr, b.ptr(dgamma), b.ptr(dbeta),
+      sizeOf(x.shape) / channels, channels, attr<number>(args, 'epsilon'), bf16Mask(sx.bf16, sdy.bf16, sx.bf16));
     return [dx, dgamma, dbeta];
   },
   [RELU_GRAD]: (args) => {

@@ -26,6 +26,21 @@ export function attr<T>(args: KernelArgs, name: string): T {
   return (args.attrs as Record<string, unknown> | undefined)?.[name] as T;
 }
 
+/** An addon call's `bf16` mask from its buffers' formats, in the order its comment names them. */
+export function bf16Mask(...bf16: boolean[]): number {
+  return bf16.reduce((mask, flag, k) => (flag ? mask | (1 << k) : mask), 0);
+}
+
+/**
+ * Whether an element-wise result is stored as bfloat16: when its float operands are, as PyTorch's type
+ * promotion under autocast (bf16 with bf16 stays bf16; with a float32 tensor it becomes float32; a
+ * single value, like a Python scalar, does not decide unless all are single values).
+ */
+export function elementwiseBf16(backend: CudaBackend, operands: readonly tf.TensorInfo[]): boolean {
+  const tensors = operands.filter((t) => sizeOf(t.shape) > 1);
+  return (tensors.length > 0 ? tensors : operands).every((t) => t.dtype === 'float32' && backend.stored(t).bf16);
+}
+
 export function sizeOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
