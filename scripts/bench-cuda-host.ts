@@ -7,13 +7,17 @@
  * peak of device memory the backend's tensors hold during a step (what the addon allocates for them: a
  * lower bound of the GPU's peak, which adds cuDNN workspaces and the addon's own temporaries).
  *
- *   npm run bench:cuda-host -- [--model ResNet18] [--batch 256] [--steps 20]
+ * With --precision bf16 the backend keeps activations in bf16, which the memory figure shows.
+ *
+ *   npm run bench:cuda-host -- [--model ResNet18] [--batch 256] [--steps 20] [--precision fp32]
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import type { CudaAddon, CudaStats } from '../src/backend/cuda/addon.js';
 import { registerCudaBackend } from '../src/backend/cuda/register.js';
+import { setCudaPrecision } from '../src/backend/cuda.js';
+import { PRECISIONS, type Precision } from '../src/config.js';
 import { buildModel, isModelName, MODEL_NAMES } from '../src/models/registry.js';
 import { makeTrainStep } from './gpu-check-train-step.js';
 
@@ -68,11 +72,18 @@ function idleAddon(calls: Map<string, number>, uploads: number[], memory: Device
   }) as CudaAddon;
 }
 
-const { values } = parseArgs({ options: { model: { type: 'string', default: 'ResNet18' }, batch: { type: 'string', default: '256' }, steps: { type: 'string', default: '20' } } });
+const { values } = parseArgs({
+  options: { model: { type: 'string', default: 'ResNet18' }, batch: { type: 'string', default: '256' }, steps: { type: 'string', default: '20' }, precision: { type: 'string', default: 'fp32' } },
+});
 if (!isModelName(values.model)) {
   console.error(`bench-cuda-host: unknown --model "${values.model}"; choose one of: ${MODEL_NAMES.join(', ')}`);
   process.exit(2);
 }
+if (!(PRECISIONS as readonly string[]).includes(values.precision)) {
+  console.error(`bench-cuda-host: --precision must be one of ${PRECISIONS.join(', ')}, got "${values.precision}"`);
+  process.exit(2);
+}
+const precision = values.precision as Precision;
 const batch = Number(values.batch);
 const steps = Number(values.steps);
 if (!Number.isInteger(batch) || batch < 2 || !Number.isInteger(steps) || steps < 1) {
@@ -85,6 +96,7 @@ const uploads: number[] = [];
 const memory = new DeviceBytes();
 registerCudaBackend(idleAddon(addonCalls, uploads, memory));
 await tf.setBackend('cuda');
+setCudaPrecision(precision);
 const model = buildModel(values.model, { inputShape: [32, 32, 3], numClasses: 10, seed: 0 });
 const step = makeTrainStep(model);
 const images = tf.zeros([batch, 32, 32, 3]) as tf.Tensor4D;
@@ -116,7 +128,7 @@ engine.runKernel = runKernel;
 const sorted = [...times].sort((a, b) => a - b);
 const total = (counts: Map<string, number>) => [...counts.values()].reduce((sum, n) => sum + n, 0);
 const top = (counts: Map<string, number>) => [...counts].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name} ${n}`).join(', ');
-console.log(`${values.model}, batch ${batch}, cuda backend on an idle addon: host ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms per step (median of ${steps}; min ${sorted[0]!.toFixed(1)})`);
+console.log(`${values.model}, batch ${batch}, ${precision}, cuda backend on an idle addon: host ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms per step (median of ${steps}; min ${sorted[0]!.toFixed(1)})`);
 console.log(`tfjs kernel calls per step: ${total(kernelCalls)} (${top(kernelCalls)})`);
 console.log(`addon calls per step: ${total(addonCalls)} (${top(addonCalls)})`);
 console.log(`uploads per step: ${uploads.length} (elements: ${uploads.join(', ')})`);

@@ -20,7 +20,7 @@ after(() => rmSync(scratch, { recursive: true, force: true }));
 it('npm run bench:cuda-host prints the host side of a step: ms, tfjs kernel calls, addon calls, uploads', () => {
   const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/bench-cuda-host.ts', '--model', 'ResNetTiny', '--batch', '4', '--steps', '1'], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(run.status, 0, run.stderr);
-  assert.match(run.stdout, /^ResNetTiny, batch 4, cuda backend on an idle addon: host \d+\.\d ms per step \(median of 1; min \d+\.\d\)$/m);
+  assert.match(run.stdout, /^ResNetTiny, batch 4, fp32, cuda backend on an idle addon: host \d+\.\d ms per step \(median of 1; min \d+\.\d\)$/m);
   assert.match(run.stdout, /^tfjs kernel calls per step: \d+ \(.*InfobatchBatchNormTrain \d+.*\)$/m);
   assert.match(run.stdout, /^addon calls per step: \d+ \(.*conv2d \d+.*\)$/m);
   assert.match(run.stdout, /^uploads per step: \d+ \(elements: [\d, ]+\)$/m);
