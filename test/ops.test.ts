@@ -9,7 +9,8 @@ import seedrandom from 'seedrandom';
 import { activateNative, NATIVE_BACKEND } from '../src/backend/native.js';
 import { loadNativeAddon } from '../src/backend/native/addon.js';
 import { activateWasm } from '../src/backend/wasm.js';
-import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, batchNormTrain, conv2d, RELU_GRAD, relu, SGD_MOMENTUM, sgdMomentum } from '../src/ops/index.js';
+import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, batchNormTrain, conv2d, FORK, fork, RELU_GRAD, relu, SGD_MOMENTUM, sgdMomentum } from '../src/ops/index.js';
+import { backendHasKernel, customOp } from '../src/ops/dispatch.js';
 
 /**
  * Our training ops (src/ops) against plain tfjs formulas computed independently: forward values and
@@ -238,6 +239,44 @@ for (const backend of BACKENDS) {
       const same = tf.conv2d(x, ones, 2, 'same');
       assert.notDeepEqual(Array.from(same.dataSync()), Array.from(y.dataSync()));
       tf.dispose([x, ones, y, shortcut, same]);
+    });
+
+    it('fork: x twice; its gradient the sum of both branches\', with neither addend held to the end of the backward pass where the kernel is registered', async () => {
+      await tf.setBackend(backend.name);
+      const shape = [2, 5, 5, 3];
+      const x = tf.tensor(randomArray(tf.util.sizeFromShape(shape), 'fx'), shape);
+      const [u, v] = ['fu', 'fv'].map((seed) => tf.tensor(randomArray(x.size, seed), shape));
+      // Bytes of tensors made by the backward pass and alive when it reaches its last node (the probe, below the split).
+      let bytesAtEnd = 0;
+      const probe = customOp<[tf.Tensor]>((a) => ({
+        value: tf.clone(a),
+        gradFunc: (dy) => {
+          bytesAtEnd = tf.memory().numBytes;
+          return [tf.clone(dy)];
+        },
+      }));
+      const run = (split: (a: tf.Tensor) => tf.Tensor[]) => {
+        const [[a, b], dx] = tf.tidy(() => {
+          const branches = split(x);
+          const bytesBefore = tf.memory().numBytes;
+          const grad = tf.grad((input: tf.Tensor) => {
+            const [p, q] = split(probe(input));
+            return tf.sum(tf.add(tf.mul(p!, u!), tf.mul(tf.square(q!), v!)));
+          })(x);
+          bytesAtEnd -= bytesBefore;
+          return [values(branches), values([grad])[0]!] as const;
+        });
+        return { a: a!, b: b!, dx, bytesAtEnd };
+      };
+      const forked = run((a) => fork(a));
+      const plain = run((a) => [a, a]);
+      assertClose(forked.a, x.dataSync(), 'first branch', 0);
+      assertClose(forked.b, x.dataSync(), 'second branch', 0);
+      assertClose(forked.dx, plain.dx, 'gradient');
+      assert.equal(backendHasKernel(FORK), backend.name === NATIVE_BACKEND, 'the fork kernel is registered where expected');
+      const released = backendHasKernel(FORK) ? x.size * 4 : 0;
+      assert.equal(plain.bytesAtEnd - forked.bytesAtEnd, released, 'bytes that tfjs holds to the end of the pass without the fork kernel');
+      tf.dispose([x, u!, v!]);
     });
 
     it('sgdMomentum follows torch.optim.SGD over three steps for several tensors', async () => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { BatchNorm, Conv2d, GlobalAveragePool, Linear } from './layers/index.js';
+import { BatchNorm, Conv2d, Fork, GlobalAveragePool, Linear } from './layers/index.js';
 
 /**
  * CIFAR-form ResNets built from our PyTorch-semantics layers (./layers), for any input shape and class
@@ -115,17 +115,25 @@ class ResNetBuilder {
     return new ZeroPadChannels({ before: Math.floor(extra / 2), after: extra - Math.floor(extra / 2), name: `${name}_pad` }).apply(subsampled) as tfl.SymbolicTensor;
   }
 
-  basicBlock(x: tfl.SymbolicTensor, width: number, strides: number, shortcut: ResNetSpec['shortcut'], name: string): tfl.SymbolicTensor {
+  /** The block input for its two branches: one Fork layer (see layers/fork.ts). */
+  branches(x: tfl.SymbolicTensor, name: string): [tfl.SymbolicTensor, tfl.SymbolicTensor] {
+    const [main, skip] = new Fork({ name: `${name}_fork` }).apply(x) as tfl.SymbolicTensor[];
+    return [main!, skip!];
+  }
+
+  basicBlock(input: tfl.SymbolicTensor, width: number, strides: number, shortcut: ResNetSpec['shortcut'], name: string): tfl.SymbolicTensor {
+    const [x, skip] = this.branches(input, name);
     const y = this.bnRelu(this.conv(x, width, 3, strides, `${name}_conv1`), `${name}_bn1`);
-    const residual = this.shortcut(x, width, strides, shortcut, `${name}_shortcut`);
+    const residual = this.shortcut(skip, width, strides, shortcut, `${name}_shortcut`);
     return this.bnAddRelu(this.conv(y, width, 3, 1, `${name}_conv2`), residual, `${name}_bn2`);
   }
 
-  bottleneckBlock(x: tfl.SymbolicTensor, width: number, strides: number, shortcut: ResNetSpec['shortcut'], name: string): tfl.SymbolicTensor {
+  bottleneckBlock(input: tfl.SymbolicTensor, width: number, strides: number, shortcut: ResNetSpec['shortcut'], name: string): tfl.SymbolicTensor {
     const out = width * 4;
+    const [x, skip] = this.branches(input, name);
     let y = this.bnRelu(this.conv(x, width, 1, 1, `${name}_conv1`), `${name}_bn1`);
     y = this.bnRelu(this.conv(y, width, 3, strides, `${name}_conv2`), `${name}_bn2`);
-    const residual = this.shortcut(x, out, strides, shortcut, `${name}_shortcut`);
+    const residual = this.shortcut(skip, out, strides, shortcut, `${name}_shortcut`);
     return this.bnAddRelu(this.conv(y, out, 1, 1, `${name}_conv3`), residual, `${name}_bn3`);
   }
 

@@ -9,6 +9,7 @@
 export { batchNormTrain, type BatchNormTrainOptions, type RunningStatistics } from './batch-norm-train.js';
 export { batchNormTrainGrad } from './batch-norm-train-grad.js';
 export { conv2d, type Conv2dOptions } from './conv2d.js';
+export { fork } from './fork.js';
 export { relu, reluGrad } from './relu.js';
 export { sgdMomentum, type SgdMomentumAttrs, type SgdMomentumResult } from './sgd-momentum.js';
 export * from './kernel-names.js';

@@ -20,3 +20,6 @@ export const RELU_GRAD = 'InfobatchReluGrad';
  *  (On the first step the buffers passed are zeros and are not read.) The caller assigns the outputs to
  *  its variables (tf.Variable.assign swaps the data, no copy). */
 export const SGD_MOMENTUM = 'InfobatchSgdMomentum';
+/** Two references to x for two consumers. inputs {x} → [x, x] (shared data, no copy). Its gradient sums
+ *  the two and releases them (see ./fork.ts). */
+export const FORK = 'InfobatchFork';

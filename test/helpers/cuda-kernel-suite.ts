@@ -6,8 +6,8 @@ import { CONV_LAYOUTS, type CudaAddon } from '../../src/backend/cuda/addon.js';
 import type { CudaBackend } from '../../src/backend/cuda/backend.js';
 import { cudaFallbacks, setCudaPrecision } from '../../src/backend/cuda.js';
 import { asBatchedTranspose } from '../../src/backend/cuda/kernels/shape.js';
-import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, RELU_GRAD, SGD_MOMENTUM } from '../../src/ops/kernel-names.js';
-import { batchNormTrain } from '../../src/ops/index.js';
+import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, FORK, RELU_GRAD, SGD_MOMENTUM } from '../../src/ops/kernel-names.js';
+import { batchNormTrain, fork } from '../../src/ops/index.js';
 import { buildModel } from '../../src/models/registry.js';
 import { perSampleCrossEntropy } from '../../src/train/loss.js';
 import { makeTrainStep } from '../../scripts/gpu-check-train-step.js';
@@ -323,6 +323,17 @@ describe(title, { skip: options.skip }, () => {
         return [f(x, gamma, beta, residual), ...grads];
       }, 1e-4, `shape ${shape}`);
     }
+  });
+
+  it(`${FORK}: two shares of x, and its gradient the sum of both branches'`, async () => {
+    await matchesCpu(() => {
+      const [x, u, v] = [t([3, 4, 5], 1), t([3, 4, 5], 2), t([3, 4, 5], 3)];
+      const dx = tf.grad((a: tf.Tensor) => {
+        const [p, q] = fork(a);
+        return tf.sum(tf.add(tf.mul(p, u), tf.mul(tf.square(q), v)));
+      })(x);
+      return [...fork(x), dx];
+    });
   });
 
   it(`${RELU_GRAD} and ${SGD_MOMENTUM} (first and later steps)`, async () => {

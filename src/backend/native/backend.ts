@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { loadNativeAddon, type NativeAddon } from './addon.js';
-import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, RELU_GRAD, SGD_MOMENTUM } from '../../ops/kernel-names.js';
+import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, FORK, RELU_GRAD, SGD_MOMENTUM } from '../../ops/kernel-names.js';
 import { batchNormTrain, batchNormTrainGrad } from './batch-norm.js';
-import { padV2, slice } from './copy.js';
+import { fork, padV2, slice } from './copy.js';
 import { avgPool, avgPoolGrad, conv2D, conv2DBackpropFilter, conv2DBackpropInput, fusedConv2D } from './conv.js';
 import { addN, BINARY_KERNELS, binaryKernel, fusedBatchNorm, max, mean, sum, UNARY_KERNELS, unaryKernel } from './elementwise.js';
 import { NATIVE_BACKEND, type KernelContext, type NativeKernelFactory } from './kernel-util.js';
@@ -94,6 +94,7 @@ const OP_KERNELS: Record<string, NativeKernelFactory> = {
   [BATCH_NORM_TRAIN]: batchNormTrain,
   [BATCH_NORM_TRAIN_GRAD]: batchNormTrainGrad,
   [SGD_MOMENTUM]: sgdMomentum,
+  [FORK]: fork,
 };
 
 let registered = false;

@@ -42,3 +42,14 @@ export function padV2(context: KernelContext): tf.KernelFunc {
     return makeFloatOutput(backend, shape, out);
   });
 }
+
+/** The kernel of our fork op (src/ops): two tensors sharing x's data, as the CPU backend's Identity. */
+export function fork(): tf.KernelFunc {
+  return (args) => {
+    const backend = cpuBackendOf(args);
+    const x = args.inputs['x']!;
+    backend.incRef(x.dataId);
+    backend.incRef(x.dataId);
+    return [{ dataId: x.dataId, shape: x.shape, dtype: x.dtype }, { dataId: x.dataId, shape: x.shape, dtype: x.dtype }];
+  };
+}

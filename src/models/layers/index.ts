@@ -5,6 +5,7 @@
  */
 export { BatchNorm, BN_EPSILON, BN_MOMENTUM, type BatchNormArgs } from './batch-norm.js';
 export { Conv2d, type Conv2dArgs } from './conv2d.js';
+export { Fork } from './fork.js';
 export { GlobalAveragePool } from './global-average-pool.js';
 export { Linear, type LinearArgs } from './linear.js';
 export { fanInOf, PyTorchDefaultInit, type PyTorchDefaultInitArgs } from './pytorch-init.js';

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { FORK } from '../../../ops/kernel-names.js';
 import { BINARY, UNARY } from '../addon.js';
 import { deviceType, type CudaBackend } from '../backend.js';
 import { attr, bf16Mask, bitsOf, broadcast, elementwiseBf16, input, inputList, sizeOf, type CudaKernel } from './util.js';
@@ -112,6 +113,7 @@ export const UNARY_KERNELS: Record<string, CudaKernel> = {
 
 export const BASIC_KERNELS: Record<string, CudaKernel> = {
   Identity: (args) => args.backend.share(input(args, 'x')),
+  [FORK]: (args) => [args.backend.share(input(args, 'x')), args.backend.share(input(args, 'x'))],
   Reshape: (args) => {
     const x = input(args, 'x');
     const shape = tf.util.inferFromImplicitShape(attr<number[]>(args, 'shape'), sizeOf(x.shape));
