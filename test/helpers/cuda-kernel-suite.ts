@@ -421,6 +421,10 @@ describe(title, { skip: options.skip }, () => {
       const bytesBefore = bytesInUse();
       await matchesCpu(build, 2e-2, 'bf16');
       assert.equal(bytesInUse(), bytesBefore, 'device bytes in use after the outputs are disposed (the float32 copies freed)');
+      // An asynchronous read of a bf16-stored tensor converts as a synchronous one does.
+      const a = h(1);
+      assert.deepEqual(Array.from(await a.data()), Array.from(a.dataSync()));
+      a.dispose();
     } finally {
       setCudaPrecision('fp32');
     }
