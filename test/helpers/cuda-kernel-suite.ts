@@ -452,7 +452,8 @@ describe(title, { skip: options.skip }, () => {
     };
     const want = await stepOn('cpu', 'fp32');
     const got = await stepOn('cuda', 'bf16');
-    assert.ok(Math.abs(got.loss - want.loss) < 1e-3 * want.loss, `loss ${got.loss} vs ${want.loss}`);
+    // 2.5e-4 relative on the host emulation; cuDNN's and cuBLAS's bf16 algorithms may round differently.
+    assert.ok(Math.abs(got.loss - want.loss) < 1e-2 * want.loss, `loss ${got.loss} vs ${want.loss}`);
     // At initialization the gradients are small differences (BatchNorm's backward subtracts two means), so
     // bf16 operands move them by 7–19 % (host emulation; 7–16 % with float32 activations and bf16
     // convolutions only). A buffer read in the wrong format is off by 100 % or more.
