@@ -17,7 +17,8 @@ after(() => rmSync(scratch, { recursive: true, force: true }));
 
 // ---------------------------------------------------------------- tests that need no GPU (CI runs these)
 
-it('npm run bench:cuda-host prints the host side of a step: ms, tfjs kernel calls, addon calls, uploads', () => {
+// Not in the GPU check's bundled copy of this file, which has neither the scripts nor tsx.
+it('npm run bench:cuda-host prints the host side of a step: ms, tfjs kernel calls, addon calls, uploads', { skip: cliSourcesPresent ? false : 'the sources are not here' }, () => {
   const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/bench-cuda-host.ts', '--model', 'ResNetTiny', '--batch', '4', '--steps', '1'], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(run.status, 0, run.stderr);
   assert.match(run.stdout, /^ResNetTiny, batch 4, fp32, cuda backend on an idle addon: host \d+\.\d ms per step \(median of 1; min \d+\.\d\)$/m);
