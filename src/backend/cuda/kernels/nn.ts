@@ -159,8 +159,8 @@ export const NN_KERNELS: Record<string, CudaKernel> = {
     const sdy = b.stored(dy);
     b.addon.conv2dBackpropInput(sdy.ptr, b.ptr(filter), b.stored(dx).ptr, shape, bf16Mask(sdy.bf16, false, b.bf16Activations));
     if (!paddings) return dx;
-    const cropped = sliceTensor(args.backend, dx, [0, paddings[1]![0], paddings[2]![0], 0], inputShape);
-    args.backend.disposeIntermediate(dx);
+    const cropped = sliceTensor(b, dx, [0, paddings[1]![0], paddings[2]![0], 0], inputShape);
+    b.disposeIntermediate(dx);
     return cropped;
   },
   Conv2DBackpropFilter: (args) => {
