@@ -10,19 +10,38 @@ import { defineCudaKernelSuite, random, relativeError } from './helpers/cuda-ker
  * The cuda addon on the host emulation with its stream running behind the host, as a GPU's does
  * (docs/cuda-host-emulation.md, deferred mode): a read that does not wait for its copy, a staging buffer
  * reused while a queued copy still reads it, or a result taken before its kernel ran gives stale values.
+ * A reading worker thread runs queued work while the main thread queues more.
+ *
+ * The kernels' blocks and threads also run in a shuffled order here (the other files run them in index
+ * order), so a kernel whose result depends on that order, a race on a GPU, fails one of the two; and the
+ * launches ask for at most 3 blocks along x and 2 along y and z, so every grid-stride loop goes round
+ * several times and a barrier missing between its rounds shows.
  */
 
-// The same suite with the stream running behind the host, as a GPU does: a read that does not wait for its
-// copy, a staging buffer reused while a queued copy still reads it, or a result taken before its kernel ran
-// gives stale values here. A reading worker thread runs queued work while the main thread queues more.
-defineCudaKernelSuite('the same kernels with stream work deferred (64 operations behind the host)', {
+const SCHEDULE_SEED = 1;
+const GRID_CAPS: [number, number] = [3, 2];
+
+/** Deferred stream work, a shuffled schedule and small grids, as this file runs them; returns the undo. */
+function raceExposing(): () => void {
+  const depth = hostAddon!.hostEmulationSetDeferred(64);
+  const schedule = hostAddon!.hostEmulationSetSchedule('shuffled', SCHEDULE_SEED);
+  const caps = hostAddon!.hostEmulationSetGridCaps(...GRID_CAPS);
+  return () => {
+    hostAddon!.hostEmulationSetDeferred(depth);
+    hostAddon!.hostEmulationSetSchedule(schedule);
+    hostAddon!.hostEmulationSetGridCaps(...caps);
+  };
+}
+
+let undoRaceExposing = () => {};
+defineCudaKernelSuite('the same kernels with stream work deferred (64 operations behind the host), blocks and threads shuffled, small grids', {
   skip: hostSkip,
   setup: async () => {
     await tf.setBackend('cuda');
-    hostAddon!.hostEmulationSetDeferred(64);
+    undoRaceExposing = raceExposing();
     return hostAddon!;
   },
-  teardown: () => hostAddon!.hostEmulationSetDeferred(0),
+  teardown: () => undoRaceExposing(),
   memorySteps: 20,
   learnSteps: 40,
 });
@@ -30,11 +49,11 @@ defineCudaKernelSuite('the same kernels with stream work deferred (64 operations
 describe('stream work deferred behind the host', { skip: hostSkip }, () => {
   const deferred = async (body: () => Promise<void> | void) => {
     await tf.setBackend('cuda');
-    const previous = hostAddon!.hostEmulationSetDeferred(64);
+    const undo = raceExposing();
     try {
       await body();
     } finally {
-      hostAddon!.hostEmulationSetDeferred(previous);
+      undo();
     }
   };
 

@@ -39,7 +39,7 @@ describe('the launch-syntax rewrite of the host build', () => {
 });
 
 describe('the host emulation itself', { skip: hostSkip }, () => {
-  it('passes its own checks: barriers, warp shuffles, launch errors, misuse errors, guard pages, pool bookkeeping, bf16 rounding', () => {
+  it('passes its own checks: barriers, warp shuffles, the schedules that expose races, launch errors, misuse errors, guard pages, pool bookkeeping, bf16 rounding', () => {
     const run = spawnSync(selftestPath, { encoding: 'utf8' });
     const lines = run.stdout.trim().split('\n');
     assert.equal(run.status, 0, run.stdout + run.stderr);

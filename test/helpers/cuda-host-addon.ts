@@ -20,6 +20,8 @@ const buildDir = join(root, 'native', 'cuda', 'build-host');
 export const hostAddonPath = join(buildDir, 'infobatch_cuda_host.node');
 export const selftestPath = join(buildDir, 'emulation_selftest');
 
+export type HostSchedule = 'in-order' | 'reversed' | 'shuffled';
+
 export interface HostAddon extends CudaAddon {
   readonly hostEmulation: string;
   /** The fake device's memory size in bytes; returns the previous one. */
@@ -28,6 +30,18 @@ export interface HostAddon extends CudaAddon {
   hostEmulationLaunches(): Record<string, number>;
   /** Stream work queued up to `items` deep and run behind the host (0: synchronous); returns the previous depth. */
   hostEmulationSetDeferred(items: number): number;
+  /**
+   * The order the kernel threads run in: blocks and each round of a block's threads by index ('in-order', the
+   * default), highest first ('reversed'), or pseudo-random from `seed` ('shuffled'). A kernel with a race
+   * gives a different result under another order (fake_runtime.h). Returns the previous schedule.
+   */
+  hostEmulationSetSchedule(schedule: HostSchedule, seed?: number): HostSchedule;
+  /**
+   * The most blocks the addon's launches ask for along x and along y/z before their grid-stride loops take
+   * over (kernels.h's GridCaps; 1048560 and 65535 by default); returns the previous pair. Lowered, the loops
+   * and the barriers between their rounds run on small tensors.
+   */
+  hostEmulationSetGridCaps(x: number, yz: number): [number, number];
   /** cuDNN and cuBLAS objects of the stand-ins alive now, by kind. */
   hostEmulationLibraryObjects(): Record<string, number>;
   /** Calls of the stand-ins so far, by function (convolutions also by algorithm: "cudnnConvolutionForward algo 1"). */

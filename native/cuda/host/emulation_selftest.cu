@@ -1,5 +1,5 @@
-// HOST EMULATION ONLY: checks of the emulation itself — barrier and shuffle semantics, the errors it
-// must raise, the guard pages (in a child process, which they stop), the pool's bookkeeping, bf16
+// HOST EMULATION ONLY: checks of the emulation itself — barrier and shuffle semantics, the schedules
+// that expose races, the errors it must raise, the guard pages (in a child process, which they stop), the pool's bookkeeping, bf16
 // rounding, deferred stream work — so none of them can silently be a no-op. Built by
 // scripts/build-cuda.mjs --host-emulation into native/cuda/build-host/emulation_selftest and run by
 // test/cuda-host.test.ts; prints one "ok"/"FAIL" line per check and exits 1 if any failed.
@@ -205,6 +205,109 @@ void poolChecks() {
   ibhost::setCapacity(previous);
 }
 
+// Two rounds of a 32×2 block sharing one array, without the barrier that should end each round: a thread
+// of row 1 that runs ahead overwrites its slot with round 2's value before row 0 has read round 1's.
+template <bool kTrailingBarrier>
+__global__ void twoRounds(int *out) {
+  __shared__ int slots[2][32];
+  for (int round = 0; round < 2; ++round) {
+    slots[threadIdx.y][threadIdx.x] = (round + 1) * (int)(threadIdx.y + 1);
+    __syncthreads();
+    if (threadIdx.y == 0) out[round * 32 + threadIdx.x] = slots[0][threadIdx.x] + slots[1][threadIdx.x];
+    if (kTrailingBarrier) __syncthreads();
+  }
+}
+
+// The same race between warps, with each warp's value published by its lane 0 after a shuffle (a
+// reduction's shape): only a warp held back past the barrier, as a GPU may hold one, shows it.
+template <bool kTrailingBarrier>
+__global__ void twoWarpRounds(int *out) {
+  __shared__ int perWarp[2];
+  int warp = threadIdx.x / 32;
+  for (int round = 0; round < 2; ++round) {
+    int v = __shfl_xor_sync(0xffffffffu, (round + 1) * (warp + 1), 1);
+    if (threadIdx.x % 32 == 0) perWarp[warp] = v;
+    __syncthreads();
+    if (threadIdx.x == 0) out[round] = perWarp[0] + perWarp[1];
+    if (kTrailingBarrier) __syncthreads();
+  }
+}
+
+// Block b reads what block b − 1 wrote: only right if blocks run in index order, which no GPU promises.
+__global__ void readsPreviousBlock(int *out) {
+  int b = blockIdx.x;
+  out[b] = b == 0 ? 1 : out[b - 1] + 1;
+}
+
+/** Whether twoRounds wrote round 1's sums (3) and round 2's (6). */
+bool twoRoundsRight(const int *out) {
+  bool ok = true;
+  for (int i = 0; i < 64; ++i) ok = ok && out[i] == (i < 32 ? 3 : 6);
+  return ok;
+}
+
+/** The schedule changes the order of blocks and of threads, never which run: a race then shows. */
+void scheduleChecks() {
+  int *out = deviceArray<int>(7 * 5 * 6 * 3);
+  bool covered = true;
+  for (ibhost::Schedule schedule : {ibhost::Schedule::Reversed, ibhost::Schedule::Shuffled}) {
+    ibhost::setSchedule(schedule, 3);
+    coordinates<<<dim3(7, 5), dim3(6, 3)>>>(out);
+    for (int b = 0; b < 35; ++b)
+      for (int t = 0; t < 18; ++t) covered = covered && out[b * 18 + t] == b * 1000 + t;
+  }
+  ibhost::setSchedule(ibhost::Schedule::InOrder, 0);
+  check(covered, "reversed and shuffled schedules still run every block and thread once, with their coordinates");
+
+  twoRounds<false><<<1, dim3(32, 2)>>>(out);
+  bool inOrder = twoRoundsRight(out);
+  ibhost::setSchedule(ibhost::Schedule::Reversed, 0);
+  twoRounds<false><<<1, dim3(32, 2)>>>(out);
+  bool reversed = twoRoundsRight(out);
+  int wrongSeeds = 0, rightWithBarrier = 0;
+  for (int seed = 1; seed <= 16; ++seed) {
+    ibhost::setSchedule(ibhost::Schedule::Shuffled, seed);
+    twoRounds<false><<<1, dim3(32, 2)>>>(out);
+    wrongSeeds += !twoRoundsRight(out);
+    twoRounds<true><<<1, dim3(32, 2)>>>(out);
+    rightWithBarrier += twoRoundsRight(out);
+  }
+  ibhost::setSchedule(ibhost::Schedule::InOrder, 0);
+  check(inOrder && !reversed && wrongSeeds > 0 && rightWithBarrier == 16,
+        "a missing barrier at the end of a shared-memory round passes in order but fails reversed and shuffled; with it, every order passes",
+        std::to_string(wrongSeeds) + " of 16 seeds wrong without the barrier");
+
+  auto warpRoundsRight = [&] { return out[0] == 3 && out[1] == 6; };
+  twoWarpRounds<false><<<1, 64>>>(out);
+  bool warpsInOrder = warpRoundsRight();
+  ibhost::setSchedule(ibhost::Schedule::Reversed, 0);
+  twoWarpRounds<false><<<1, 64>>>(out);
+  bool warpsReversed = warpRoundsRight();
+  wrongSeeds = 0;
+  rightWithBarrier = 0;
+  for (int seed = 1; seed <= 16; ++seed) {
+    ibhost::setSchedule(ibhost::Schedule::Shuffled, seed);
+    twoWarpRounds<false><<<1, 64>>>(out);
+    wrongSeeds += !warpRoundsRight();
+    twoWarpRounds<true><<<1, 64>>>(out);
+    rightWithBarrier += warpRoundsRight();
+  }
+  ibhost::setSchedule(ibhost::Schedule::InOrder, 0);
+  check(warpsInOrder && warpsReversed && wrongSeeds > 0 && rightWithBarrier == 16,
+        "a missing barrier between warps' rounds passes in order and reversed but fails shuffled, which holds a warp back; with it, every order passes",
+        std::to_string(wrongSeeds) + " of 16 seeds wrong without the barrier");
+
+  for (int i = 0; i < 8; ++i) out[i] = 0;
+  readsPreviousBlock<<<8, 1>>>(out);
+  bool blocksInOrder = out[7] == 8;
+  ibhost::setSchedule(ibhost::Schedule::Reversed, 0);
+  for (int i = 0; i < 8; ++i) out[i] = 0;
+  readsPreviousBlock<<<8, 1>>>(out);
+  ibhost::setSchedule(ibhost::Schedule::InOrder, 0);
+  check(blocksInOrder && out[7] != 8, "a block reading another block's output passes in order and fails reversed");
+  cudaFree(out);
+}
+
 __global__ void addOne(float *x) { x[threadIdx.x] += 1.f; }
 
 /** Deferred mode runs stream work behind the host, in order, and only as far as a wait needs. */
@@ -267,6 +370,7 @@ int main() {
   barrierChecks();
   shuffleChecks();
   launchChecks();
+  scheduleChecks();
   memoryChecks();
   poolChecks();
   deferredChecks();

@@ -4,6 +4,7 @@
 #pragma once
 #include <cuda_runtime_api.h>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -51,6 +52,21 @@ size_t setCapacity(size_t bytes);
 /** "kernel K, block x,y,z, thread x,y,z" for the thread running now, or "host code" (kernel_threads.cc);
  *  called from the fault handler, so it only formats into `buffer`. */
 void describeRunningThread(char *buffer, size_t size);
+
+/**
+ * The order the kernel threads run in (kernel_threads.cc). InOrder, the default: a grid's blocks one after
+ * another by index, and in each round (the threads resume until each returns or waits at a barrier or a
+ * shuffle) the runnable threads by index. Reversed: both highest index first. Shuffled: both in a
+ * pseudo-random order from `seed`, new for each grid and each round, and one warp of each block, picked
+ * at random at its start and after each barrier, held back until the others wait at the next barrier or
+ * have returned. A kernel whose result depends on the order has a race on a GPU: a missing barrier between
+ * a shared-memory write and another thread's read, two threads or blocks writing one element, a block
+ * reading what another block writes. Such a kernel gives a different result under another order, provided
+ * the racing accesses lie on different sides of a barrier or shuffle (threads switch only there), or in
+ * different warps. Returns the previous schedule.
+ */
+enum class Schedule { InOrder, Reversed, Shuffled };
+Schedule setSchedule(Schedule schedule, uint64_t seed);
 
 /** Launches so far per kernel, by the name written at the launch (kernel_threads.cc): lets a test see
  *  which kernels it has run. Launches refused for their configuration are not counted. */

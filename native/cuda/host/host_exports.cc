@@ -2,6 +2,7 @@
 #include "host_module.h"
 #include "fake_runtime.h"
 #include "host_libraries.h"
+#include "kernels.h"
 
 namespace ibhost {
 namespace {
@@ -25,6 +26,33 @@ Napi::Value SetDeferred(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), static_cast<double>(setDeferredDepth(static_cast<size_t>(items))));
 }
 
+constexpr const char *kScheduleNames[] = {"in-order", "reversed", "shuffled"};
+
+Napi::Value SetSchedule(const Napi::CallbackInfo &info) {
+  std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  double seed = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
+  int index = -1;
+  for (int i = 0; i < 3; ++i) {
+    if (name == kScheduleNames[i]) index = i;
+  }
+  if (index < 0 || !(seed >= 0)) throw Napi::Error::New(info.Env(), "hostEmulationSetSchedule: \"in-order\", \"reversed\" or \"shuffled\" and a seed >= 0 expected");
+  Schedule previous = setSchedule(static_cast<Schedule>(index), static_cast<uint64_t>(seed));
+  return Napi::String::New(info.Env(), kScheduleNames[static_cast<int>(previous)]);
+}
+
+Napi::Value SetGridCaps(const Napi::CallbackInfo &info) {
+  double x = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+  double yz = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
+  if (!(x >= 1 && x <= 65535.0 * 16 && yz >= 1 && yz <= 65535)) {
+    throw Napi::Error::New(info.Env(), "hostEmulationSetGridCaps: x in [1, 1048560] and yz in [1, 65535] expected");
+  }
+  Napi::Array previous = Napi::Array::New(info.Env(), 2);
+  previous.Set(0u, static_cast<double>(ib::gridCaps.x));
+  previous.Set(1u, static_cast<double>(ib::gridCaps.yz));
+  ib::gridCaps = ib::GridCaps{static_cast<long long>(x), static_cast<long long>(yz)};
+  return previous;
+}
+
 Napi::Value Launches(const Napi::CallbackInfo &info) { return objectOf(info.Env(), kernelLaunches()); }
 Napi::Value LibraryObjects(const Napi::CallbackInfo &info) { return objectOf(info.Env(), libraryObjects()); }
 Napi::Value LibraryCalls(const Napi::CallbackInfo &info) { return objectOf(info.Env(), libraryCalls()); }
@@ -35,6 +63,8 @@ Napi::Object addHostEmulationExports(Napi::Env env, Napi::Object exports) {
   exports.Set("hostEmulation", Napi::String::New(env, "native/cuda/src on a fake CUDA runtime on the CPU with stand-ins for cuDNN and cuBLAS (no GPU)"));
   exports.Set("hostEmulationSetCapacity", Napi::Function::New(env, SetCapacity));
   exports.Set("hostEmulationSetDeferred", Napi::Function::New(env, SetDeferred));
+  exports.Set("hostEmulationSetSchedule", Napi::Function::New(env, SetSchedule));
+  exports.Set("hostEmulationSetGridCaps", Napi::Function::New(env, SetGridCaps));
   exports.Set("hostEmulationLaunches", Napi::Function::New(env, Launches));
   exports.Set("hostEmulationLibraryObjects", Napi::Function::New(env, LibraryObjects));
   exports.Set("hostEmulationLibraryCalls", Napi::Function::New(env, LibraryCalls));

@@ -8,6 +8,8 @@
 namespace ibhost {
 /** Adds hostEmulation (a description), hostEmulationSetCapacity(bytes) → the previous capacity,
  *  hostEmulationSetDeferred(items) → the previous queue depth (0: synchronous; fake_runtime.h),
+ *  hostEmulationSetSchedule("in-order" | "reversed" | "shuffled", seed) → the previous schedule's name,
+ *  hostEmulationSetGridCaps(x, yz) → the previous [x, yz] (kernels.h's GridCaps),
  *  hostEmulationLaunches() → { kernel name: launches so far },
  *  hostEmulationLibraryObjects() → { kind: cuDNN/cuBLAS objects alive } and hostEmulationLibraryCalls() →
  *  { library function (and algorithm): calls so far }. */

@@ -6,7 +6,8 @@
 // Execution model (kernel_threads.cc): the blocks of a grid run one after another; the threads of a
 // block run as cooperative fibers in one OS thread, each switching back to the scheduler only at a
 // __syncthreads() or a warp shuffle. Hence `__shared__` can be a function-local static (one block at a
-// time uses it), and a run is deterministic.
+// time uses it), and a run is deterministic; the order of blocks and threads is the schedule's
+// (fake_runtime.h, setSchedule).
 #pragma once
 #include <math.h>
 #include <cuda_runtime_api.h>

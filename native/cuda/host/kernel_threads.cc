@@ -9,6 +9,9 @@
 //  - a warp shuffle: it completes once every lane of its mask waits at a shuffle; each then reads its
 //    partner's value. A lane of the mask that has returned, or that does not exist (a partial warp), or
 //    that waits at __syncthreads() instead, is an error, reported as a MisuseError from the launch.
+// The order in which a grid's blocks run, and in which a block's runnable threads are resumed in each round,
+// is the schedule (fake_runtime.h, setSchedule): by index by default, reversed or seeded-shuffled on request,
+// so that a result that depends on it (a race on a GPU) shows as a difference.
 // The fiber switch is a few instructions of x86-64 assembly: glibc's swapcontext makes a system call per
 // switch, which made the suite's training steps too slow to run in CI.
 #include <sys/mman.h>
@@ -90,11 +93,52 @@ struct Scheduler {
   std::string error;  // set by a thread that cannot go on (it switches back and is never resumed)
   std::map<std::string, unsigned long long> launches;
   const char *kernel = nullptr;  // the grid running now
+  Schedule schedule = Schedule::InOrder;
+  uint64_t random = 0;  // xorshift64 state of Schedule::Shuffled
 };
 
 Scheduler &scheduler() {
   static Scheduler instance;
   return instance;
+}
+
+uint64_t nextRandom() {
+  uint64_t &x = scheduler().random;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return x;
+}
+
+uint64_t gcd(uint64_t a, uint64_t b) {
+  while (b != 0) {
+    uint64_t r = a % b;
+    a = b;
+    b = r;
+  }
+  return a;
+}
+
+/** Position k of a permutation of [0, count): k ↦ (step·k + offset) mod count, step coprime to count. */
+struct Order {
+  uint64_t count, step, offset;
+  uint64_t operator()(uint64_t k) const { return (uint64_t)(((unsigned __int128)step * k + offset) % count); }
+};
+
+/** The order of `count` items (blocks of a grid, or the threads of one round) under the schedule. */
+Order orderOf(uint64_t count) {
+  switch (scheduler().schedule) {
+    case Schedule::InOrder: return Order{count, 1, 0};
+    case Schedule::Reversed: return Order{count, count - 1, count - 1};  // (count−1)·(k+1) ≡ count−1−k
+    case Schedule::Shuffled: {
+      if (count <= 1) return Order{count, 1, 0};
+      uint64_t step;
+      do step = 1 + nextRandom() % (count - 1);
+      while (gcd(step, count) != 1);
+      return Order{count, step, nextRandom() % count};
+    }
+  }
+  return Order{count, 1, 0};
 }
 
 [[noreturn]] void threadEntry() {
@@ -212,6 +256,14 @@ bool releaseShuffles(const char *kernel) {
   return released;
 }
 
+/** Under Schedule::Shuffled, the warp held back from the start and after each barrier (−1: none): it
+ *  resumes only once every other thread waits at the barrier or has returned, as a warp a GPU delays
+ *  would. A write another warp makes early in its next round then lands before the held warp's reads. */
+int heldWarp(int count) {
+  int warps = (count + 31) / 32;
+  return scheduler().schedule == Schedule::Shuffled && warps > 1 ? (int)(nextRandom() % (uint64_t)warps) : -1;
+}
+
 void runBlock(const char *kernel) {
   Scheduler &s = scheduler();
   int count = (int)s.threads.size();
@@ -219,27 +271,37 @@ void runBlock(const char *kernel) {
     s.threads[i] = Thread();
     s.threads[i].sp = freshStack(i);
   }
+  int held = heldWarp(count);
   for (;;) {
-    for (int i = 0; i < count; ++i) {
+    Order order = orderOf((uint64_t)count);
+    for (int k = 0; k < count; ++k) {
+      int i = (int)order((uint64_t)k);
       Thread &t = s.threads[i];
-      if (t.wait != Wait::Runnable) continue;
+      if (t.wait != Wait::Runnable || i / 32 == held) continue;
       s.current = i;
       threadIdx = uint3{i % blockDim.x, i / blockDim.x % blockDim.y, i / (blockDim.x * blockDim.y)};
       ibhost_switch(&s.schedulerSp, t.sp);
       if (!s.error.empty()) return;
     }
-    int live = 0, atBarrier = 0;
-    for (const Thread &t : s.threads) {
+    int live = 0, atBarrier = 0, heldRunnable = 0;
+    for (int i = 0; i < count; ++i) {
+      const Thread &t = s.threads[i];
       live += t.wait != Wait::Returned;
       atBarrier += t.wait == Wait::Barrier;
+      heldRunnable += t.wait == Wait::Runnable;  // after a round only the held warp's threads can be
     }
     if (live == 0) return;
     if (releaseShuffles(kernel)) continue;
     if (!s.error.empty()) return;
+    if (heldRunnable > 0) {  // the others cannot go on without it
+      held = -1;
+      continue;
+    }
     if (atBarrier == live) {
       for (Thread &t : s.threads) {
         if (t.wait == Wait::Barrier) t.wait = Wait::Runnable;
       }
+      held = heldWarp(count);
       continue;
     }
     s.error = "host emulation: " + std::string(kernel) + " deadlocks: in block " + std::to_string(blockIdx.x) + "," + std::to_string(blockIdx.y) + "," +
@@ -268,6 +330,14 @@ void shuffleXor(unsigned mask, int laneMask, int width, void *value, size_t byte
   std::memcpy(self.value, value, bytes);
   suspend(Wait::Shuffle);
   std::memcpy(value, self.value, bytes);
+}
+
+Schedule setSchedule(Schedule schedule, uint64_t seed) {
+  Scheduler &s = scheduler();
+  Schedule previous = s.schedule;
+  s.schedule = schedule;
+  s.random = seed * 0x9e3779b97f4a7c15ull + 1;  // never 0, which xorshift would keep
+  return previous;
 }
 
 void checkKernelArgument(const char *kernel, int index, const void *ptr) {
@@ -311,17 +381,16 @@ void runGrid(const char *kernel, const LaunchConfig &config, ThreadBody body, vo
   s.body = body;
   s.closure = closure;
   s.error.clear();
-  for (unsigned z = 0; z < config.grid.z; ++z) {
-    for (unsigned y = 0; y < config.grid.y; ++y) {
-      for (unsigned x = 0; x < config.grid.x; ++x) {
-        blockIdx = uint3{x, y, z};
-        runBlock(kernel);
-        if (!s.error.empty()) {
-          s.current = -1;
-          s.kernel = nullptr;
-          throw MisuseError(s.error);
-        }
-      }
+  uint64_t gx = config.grid.x, gy = config.grid.y, blocks = gx * gy * config.grid.z;
+  Order order = orderOf(blocks);
+  for (uint64_t k = 0; k < blocks; ++k) {
+    uint64_t b = order(k);
+    blockIdx = uint3{(unsigned)(b % gx), (unsigned)(b / gx % gy), (unsigned)(b / (gx * gy))};
+    runBlock(kernel);
+    if (!s.error.empty()) {
+      s.current = -1;
+      s.kernel = nullptr;
+      throw MisuseError(s.error);
     }
   }
   s.current = -1;

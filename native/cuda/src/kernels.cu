@@ -13,8 +13,8 @@ constexpr int kThreads = 256;
 
 inline unsigned gridFor(long long n, int perThread = 1) {
   long long blocks = (n + (long long)kThreads * perThread - 1) / ((long long)kThreads * perThread);
-  // Grid-stride loops cover the rest; 65535·16 blocks keep every SM busy.
-  return (unsigned)(blocks < 1 ? 1 : (blocks > 1048560 ? 1048560 : blocks));
+  // Grid-stride loops cover the rest.
+  return (unsigned)(blocks < 1 ? 1 : (blocks > gridCaps.x ? gridCaps.x : blocks));
 }
 
 #define IB_GRID_STRIDE(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
@@ -401,6 +401,8 @@ __global__ void fromBf16Kernel(const __nv_bfloat16 *x, float *y, long long n) {
 
 }  // namespace
 
+GridCaps gridCaps;
+
 int launchFill(cudaStream_t s, void *out, long long n, uint32_t bits) {
   if (n <= 0) return 0;
   if (bits == 0) {
@@ -512,11 +514,11 @@ int launchBatchedTranspose(cudaStream_t s, const void *x, void *out, long long b
   if (batch <= 0 || rows <= 0 || cols <= 0) return 0;
   long long rowTiles = (rows + kTile - 1) / kTile, colTiles = (cols + kTile - 1) / kTile;
   long long tiles = rowTiles * colTiles;
-  // Batches on z (up to 65535 per launch), tiles on x (grid-stride beyond ~1M).
+  // Batches on z (up to gridCaps.yz per launch), tiles on x (grid-stride beyond gridCaps.x).
   int launches = 0;
-  for (long long b0 = 0; b0 < batch; b0 += 65535) {
-    long long count = batch - b0 < 65535 ? batch - b0 : 65535;
-    dim3 grid((unsigned)(tiles < 1048560 ? tiles : 1048560), 1, (unsigned)count);
+  for (long long b0 = 0; b0 < batch; b0 += gridCaps.yz) {
+    long long count = batch - b0 < gridCaps.yz ? batch - b0 : gridCaps.yz;
+    dim3 grid((unsigned)(tiles < gridCaps.x ? tiles : gridCaps.x), 1, (unsigned)count);
     batchedTransposeKernel<<<grid, dim3(kTile, kTileRows), 0, s>>>((const uint32_t *)x + b0 * rows * cols, (uint32_t *)out + b0 * rows * cols, rows, cols,
                                                                       rowTiles, colTiles);
     ++launches;

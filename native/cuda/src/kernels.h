@@ -12,6 +12,16 @@ namespace ib {
 
 constexpr int kMaxRank = 6;
 
+/** The most blocks a launch asks for along x, and along y and z, where the kernel's grid-stride loop
+ *  covers the rest: 65535·16 along x (enough to fill any GPU) and CUDA's limit of 65535 along y and z.
+ *  Only the host emulation's tests lower them (hostEmulationSetGridCaps), so that those loops, and the
+ *  barriers that end each of their rounds, run on small tensors. */
+struct GridCaps {
+  long long x = 65535LL * 16;
+  long long yz = 65535;
+};
+extern GridCaps gridCaps;
+
 /** Element types of buffers; BFloat16 only for launchCast's conversions to and from Float32. */
 enum class DType : int { Float32 = 0, Int32 = 1, BFloat16 = 2 };
 

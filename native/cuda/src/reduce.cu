@@ -117,18 +117,18 @@ int reduceTyped(cudaStream_t s, ReduceOp op, const T *x, T *out, long long outer
   bool scaled = scale != 1.f;
   if (inner == 1) {
     int splits = splitsFor(outer, reduce, 16384);
-    unsigned grid = (unsigned)min(outer * splits, 65535LL * 16);
+    unsigned grid = (unsigned)min(outer * splits, gridCaps.x);
     if (splits == 1) {
       rowReduceKernel<T><<<grid, 256, 0, s>>>(op, x, out, outer, reduce, 1, scale, scaled);
       return 1;
     }
     rowReduceKernel<T><<<grid, 256, 0, s>>>(op, x, scratch, outer, reduce, splits, 1.f, false);
-    rowReduceKernel<T><<<(unsigned)min(outer, 65535LL * 16), 256, 0, s>>>(op, scratch, out, outer, splits, 1, scale, scaled);
+    rowReduceKernel<T><<<(unsigned)min(outer, gridCaps.x), 256, 0, s>>>(op, scratch, out, outer, splits, 1, scale, scaled);
     return 2;
   }
   int splits = splitsFor(outer * ((inner + 31) / 32), reduce, 2048);
   dim3 block(32, 8);
-  dim3 grid((unsigned)((inner + 31) / 32), (unsigned)min(outer, 65535LL), (unsigned)splits);
+  dim3 grid((unsigned)((inner + 31) / 32), (unsigned)min(outer, gridCaps.yz), (unsigned)splits);
   if (splits == 1) {
     columnReduceKernel<T><<<grid, block, 0, s>>>(op, x, out, outer, reduce, inner, 1, scale, scaled);
     return 1;
@@ -281,7 +281,7 @@ __global__ void bnInferenceCoefficientsKernel(const float *mean, const float *va
 
 unsigned elementGrid(long long n) {
   long long blocks = (n + 255) / 256;
-  return (unsigned)(blocks < 1 ? 1 : (blocks > 1048560 ? 1048560 : blocks));
+  return (unsigned)(blocks < 1 ? 1 : (blocks > gridCaps.x ? gridCaps.x : blocks));
 }
 
 __global__ void sgdKernel(const SgdTensor *table, int count, float lr, float momentum, float weightDecay, bool firstStep) {
