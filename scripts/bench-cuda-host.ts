@@ -18,7 +18,7 @@ import type { CudaAddon, CudaStats } from '../src/backend/cuda/addon.js';
 import { registerCudaBackend } from '../src/backend/cuda/register.js';
 import { setCudaPrecision } from '../src/backend/cuda.js';
 import { PRECISIONS, type Precision } from '../src/config.js';
-import { buildModel, isModelName, MODEL_NAMES } from '../src/models/registry.js';
+import { buildModel, isModelName, MODEL_NAMES, type ModelName } from '../src/models/registry.js';
 import { makeTrainStep } from './gpu-check-train-step.js';
 
 const ZERO_STATS: CudaStats = { dispatches: 0, uploads: 0, downloads: 0, bytesInUse: 0, bytesReserved: 0, peakBytesInUse: 0, pinnedBytes: 0, deviceFreeBytes: 0, deviceTotalBytes: 0 };
@@ -72,24 +72,27 @@ function idleAddon(calls: Map<string, number>, uploads: number[], memory: Device
   }) as CudaAddon;
 }
 
-const { values } = parseArgs({
-  options: { model: { type: 'string', default: 'ResNet18' }, batch: { type: 'string', default: '256' }, steps: { type: 'string', default: '20' }, precision: { type: 'string', default: 'fp32' } },
-});
-if (!isModelName(values.model)) {
-  console.error(`bench-cuda-host: unknown --model "${values.model}"; choose one of: ${MODEL_NAMES.join(', ')}`);
-  process.exit(2);
+const USAGE = 'usage: npm run bench:cuda-host -- [--model ResNet18] [--batch 256] [--steps 20] [--precision fp32|tf32|bf16]';
+
+/** The flags, checked: one line and exit code 2 on anything else. */
+function parseFlags(): { model: ModelName; batch: number; steps: number; precision: Precision } {
+  try {
+    const { values } = parseArgs({
+      options: { model: { type: 'string', default: 'ResNet18' }, batch: { type: 'string', default: '256' }, steps: { type: 'string', default: '20' }, precision: { type: 'string', default: 'fp32' } },
+      strict: true,
+    });
+    if (!isModelName(values.model)) throw new Error(`unknown --model "${values.model}"; choose one of: ${MODEL_NAMES.join(', ')}`);
+    if (!(PRECISIONS as readonly string[]).includes(values.precision)) throw new Error(`--precision must be one of ${PRECISIONS.join(', ')}, got "${values.precision}"`);
+    const batch = Number(values.batch);
+    const steps = Number(values.steps);
+    if (!Number.isInteger(batch) || batch < 2 || !Number.isInteger(steps) || steps < 1) throw new Error('--batch must be an integer ≥ 2 and --steps a positive integer');
+    return { model: values.model, batch, steps, precision: values.precision as Precision };
+  } catch (error) {
+    console.error(`bench-cuda-host: ${(error as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
 }
-if (!(PRECISIONS as readonly string[]).includes(values.precision)) {
-  console.error(`bench-cuda-host: --precision must be one of ${PRECISIONS.join(', ')}, got "${values.precision}"`);
-  process.exit(2);
-}
-const precision = values.precision as Precision;
-const batch = Number(values.batch);
-const steps = Number(values.steps);
-if (!Number.isInteger(batch) || batch < 2 || !Number.isInteger(steps) || steps < 1) {
-  console.error('bench-cuda-host: --batch must be an integer ≥ 2 and --steps a positive integer');
-  process.exit(2);
-}
+const { model: modelName, batch, steps, precision } = parseFlags();
 
 const addonCalls = new Map<string, number>();
 const uploads: number[] = [];
@@ -97,7 +100,7 @@ const memory = new DeviceBytes();
 registerCudaBackend(idleAddon(addonCalls, uploads, memory));
 await tf.setBackend('cuda');
 setCudaPrecision(precision);
-const model = buildModel(values.model, { inputShape: [32, 32, 3], numClasses: 10, seed: 0 });
+const model = buildModel(modelName, { inputShape: [32, 32, 3], numClasses: 10, seed: 0 });
 const step = makeTrainStep(model);
 const images = tf.zeros([batch, 32, 32, 3]) as tf.Tensor4D;
 const labels = tf.tensor1d(Float32Array.from({ length: batch }, (_, i) => i % 10));
@@ -128,7 +131,7 @@ engine.runKernel = runKernel;
 const sorted = [...times].sort((a, b) => a - b);
 const total = (counts: Map<string, number>) => [...counts.values()].reduce((sum, n) => sum + n, 0);
 const top = (counts: Map<string, number>) => [...counts].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name} ${n}`).join(', ');
-console.log(`${values.model}, batch ${batch}, ${precision}, cuda backend on an idle addon: host ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms per step (median of ${steps}; min ${sorted[0]!.toFixed(1)})`);
+console.log(`${modelName}, batch ${batch}, ${precision}, cuda backend on an idle addon: host ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} ms per step (median of ${steps}; min ${sorted[0]!.toFixed(1)})`);
 console.log(`tfjs kernel calls per step: ${total(kernelCalls)} (${top(kernelCalls)})`);
 console.log(`addon calls per step: ${total(addonCalls)} (${top(addonCalls)})`);
 console.log(`uploads per step: ${uploads.length} (elements: ${uploads.join(', ')})`);
