@@ -10,8 +10,6 @@ import type { Precision } from '../config.js';
  * (native/cuda). Activation checks, in order: the addon is built and loads, the driver sees a GPU, cuDNN 9
  * and cuBLAS are found; each failure is one line saying what is missing and where it looked.
  */
-export const PRECISION_CODES: Record<Precision, number> = { fp32: 0, tf32: 1, bf16: 2 };
-
 let active: { addon: CudaAddon; device: CudaDeviceInfo } | null = null;
 
 /** $INFOBATCH_CUDA_CONV_LAYOUT: auto (default: per shape, the faster of NHWC and NCHW in fp32/tf32), nhwc or nchw. */
@@ -49,7 +47,7 @@ export async function activateCuda(precision: Precision, environment?: SearchEnv
 export function setCudaPrecision(precision: Precision): void {
   const backend = tf.engine().findBackend(CUDA_BACKEND);
   if (!(backend instanceof CudaBackend)) throw new Error('the cuda backend is not registered');
-  backend.setPrecision(PRECISION_CODES[precision]);
+  backend.setPrecision(precision);
 }
 
 /** The active cuda backend's addon (for counters, timing and memory), or null when cuda is not current. */

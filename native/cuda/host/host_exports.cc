@@ -43,8 +43,9 @@ Napi::Value SetSchedule(const Napi::CallbackInfo &info) {
 Napi::Value SetGridCaps(const Napi::CallbackInfo &info) {
   double x = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
   double yz = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
-  if (!(x >= 1 && x <= 65535.0 * 16 && yz >= 1 && yz <= 65535)) {
-    throw Napi::Error::New(info.Env(), "hostEmulationSetGridCaps: x in [1, 1048560] and yz in [1, 65535] expected");
+  const ib::GridCaps real;  // the caps can only be lowered
+  if (!(x >= 1 && x <= real.x && yz >= 1 && yz <= real.yz)) {
+    throw Napi::Error::New(info.Env(), "hostEmulationSetGridCaps: x in [1, " + std::to_string(real.x) + "] and yz in [1, " + std::to_string(real.yz) + "] expected");
   }
   Napi::Array previous = Napi::Array::New(info.Env(), 2);
   previous.Set(0u, static_cast<double>(ib::gridCaps.x));

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { Precision } from '../../config.js';
 import type { CudaLibraries } from './libraries.js';
 
 /**
@@ -14,7 +15,7 @@ export interface CudaAddon {
   /** Works without init and without a GPU: what the driver reports. */
   probe(): { deviceCount: number; driverVersion: number; runtimeVersion: number; error?: string };
   init(options: CudaLibraries & { device: number }): CudaDeviceInfo;
-  /** 0 fp32 (no TF32), 1 tf32, 2 bf16 (convolutions and matmuls); throws where the GPU cannot. */
+  /** A PRECISION_CODES value: fp32 (no TF32), tf32, bf16 (convolutions and matmuls); throws where the GPU cannot. */
   setPrecision(mode: number): void;
   malloc(bytes: number): number;
   free(ptr: number): void;
@@ -117,6 +118,8 @@ export const BINARY = {
   EluGrad: 20,
 } as const;
 export const REDUCE = { Sum: 0, Max: 1, Min: 2, Prod: 3, Any: 4, All: 5 } as const;
+/** setPrecision's modes, by --precision. */
+export const PRECISION_CODES: Record<Precision, number> = { fp32: 0, tf32: 1, bf16: 2 };
 /** setConvLayout's modes, by the names $INFOBATCH_CUDA_CONV_LAYOUT takes. */
 export const CONV_LAYOUTS = { auto: 0, nhwc: 1, nchw: 2 } as const;
 

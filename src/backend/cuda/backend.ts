@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { DTYPE, type CudaAddon } from './addon.js';
+import type { Precision } from '../../config.js';
+import { DTYPE, PRECISION_CODES, type CudaAddon } from './addon.js';
 
 /**
  * What the backend keeps per dataId: a device buffer of 4-byte elements, or of 2-byte bfloat16 ones for a
@@ -73,10 +74,10 @@ export class CudaBackend extends tf.KernelBackend {
     this.data = new tf.DataStorage(this, tf.engine());
   }
 
-  /** The addon's precision (cuda.ts's PRECISION_CODES: 0 fp32, 1 tf32, 2 bf16), and bf16 activations with bf16. */
-  setPrecision(mode: number): void {
-    this.addon.setPrecision(mode);
-    this.bf16Activations = mode === 2;
+  /** The addon's precision, and bf16-stored activations with bf16. */
+  setPrecision(precision: Precision): void {
+    this.addon.setPrecision(PRECISION_CODES[precision]);
+    this.bf16Activations = precision === 'bf16';
   }
 
   /** A new tensor of `shape` whose contents the caller's kernel writes (all of them); `bf16` (float32
