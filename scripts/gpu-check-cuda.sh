@@ -2,19 +2,38 @@
 # GPU check of the `cuda` backend, for a fresh Linux x86-64 NVIDIA machine with nvcc but no Node.js and
 # no internet. Runs from the hand-over folder that `npm run gpu-check:bundle` packs (bin/node, the
 # bundles infobatch.mjs and cuda-tests.mjs, the addon's sources, node-addon-api's and Node's N-API headers):
-#     tar xzf infobatch-gpu-check.tar.gz && infobatch-gpu-check/gpu-check-cuda.sh
-# Steps, each under its own time limit (about 6 minutes in all): find the pip nvidia-* headers; build
-# the addon with this machine's nvcc (and check our cuDNN/cuBLAS declarations against the real headers);
-# the cuda tests; the benchmark (tfjs cuda vs PyTorch: ResNet-18 batch 256 and 128 fp32, batch 256 bf16,
-# ResNet-50 batch 128 fp32; training and evaluation throughput, GPU vs wall time per step, kernels per
-# step, peak memory); a short real training on Fashion-MNIST; one summary at the end.
-# Settings (environment): GPU_CHECK_DATA (Fashion-MNIST idx folder; default: see gpu-data.sh), GPU_CHECK_STEPS (10),
-# GPU_CHECK_TRAIN_LIMIT (20000), GPU_CHECK_EPOCHS (2), PYTHON (python3), OUT (a folder for the full log).
+#     tar xJf infobatch-gpu-check.tar.xz && infobatch-gpu-check/gpu-check-cuda.sh
+#
+# One call does what a session's 15 minutes of device time allow, most important first, and ends before
+# GPU_CHECK_SECONDS: a machine stays warm only 30 s after a call, so a second call cannot count on the
+# first one's build or on anyone reading the log in between. Each step has its own time limit, cut to what
+# is left before the deadline; a step with too little time left says so and is skipped.
+#   1. find the pip nvidia-* headers; build the addon with this machine's nvcc (and check our cuDNN/cuBLAS
+#      declarations against the real headers);
+#   2. the cuda tests;
+#   3. the benchmark targets: tfjs cuda vs PyTorch, ResNet-18 batch 256 in fp32 and bf16, with the GPU time
+#      per tfjs kernel (--profile);
+#   4. a short real training (Fashion-MNIST, 2 epochs of 20,000 images), which also times an epoch;
+#   5. the real run (gpu-real-run.sh: full Fashion-MNIST, baseline vs InfoBatch r = 0.5) with as many epochs
+#      as that timing says both runs finish in before the deadline, up to GPU_RUN_EPOCHS;
+#   6. with the time left: ResNet-18 batch 128 and ResNet-50 batch 128 against PyTorch;
+#   7. one summary table.
+# What comes back under $OUT (the device tool returns at most 8 files): gpu-check-cuda.log (everything),
+# build.log, gpu-check-results.jsonl, and from the real run gpu-real-run.log and gpu-real-run.tar.gz.
+# Settings (environment): GPU_CHECK_SECONDS (570: end this long after the start, the summary included),
+# GPU_CHECK_STEPS (10 timed steps per benchmark), GPU_CHECK_REAL_RUN (1; 0 skips step 5), GPU_RUN_EPOCHS
+# (20, the most epochs step 5 runs), GPU_CHECK_DATA (Fashion-MNIST idx folder; default: see gpu-data.sh),
+# PYTHON (python3), OUT (a folder for the logs).
+# Rehearsal on a CPU machine (docs/gpu-check.md): GPU_CHECK_REHEARSAL=1 with INFOBATCH_CUDA_ADDON set to the
+# host-emulation build runs every step with ResNetTiny, small batches and small data, and builds nothing.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 python=${PYTHON:-python3}
 steps=${GPU_CHECK_STEPS:-10}
+deadline=$((SECONDS + ${GPU_CHECK_SECONDS:-570}))
+# Kept free at every step for the summary and the copy-out.
+reserve=15
 log_dir=${OUT:-$(mktemp -d)}
 log="$log_dir/gpu-check-cuda.log"
 results="$log_dir/gpu-check-results.jsonl"
@@ -26,10 +45,28 @@ node_bin="$here/bin/node"
 [[ -x "$node_bin" ]] || node_bin=$(command -v node || true)
 [[ -n "$node_bin" ]] || { echo "gpu-check-cuda: no Node binary in $here/bin and none on the PATH"; exit 1; }
 bundle="$here/infobatch.mjs"
-export INFOBATCH_CUDA_ADDON="$here/native/cuda/build/infobatch_cuda.node"
 export NODE_INCLUDE_DIR="$here/include/node"
 
-step() { echo; echo "== $* ($(date -u +%H:%M:%S))"; }
+# The models and sizes of each step; a rehearsal shrinks them so that the host emulation gets through.
+if [[ ${GPU_CHECK_REHEARSAL:-0} == 1 ]]; then
+  [[ -n ${INFOBATCH_CUDA_ADDON:-} ]] || { echo "gpu-check-cuda: a rehearsal needs INFOBATCH_CUDA_ADDON (the host-emulation build)"; exit 2; }
+  resnet18=ResNetTiny resnet50=ResNetTiny big_batch=16 small_batch=8 resnet50_batch=4 short_limit=256 full_train=512 test_args=(--test_limit 128)
+  export GPU_RUN_MODEL=ResNetTiny GPU_RUN_ARGS="--train_limit $full_train ${test_args[*]}"
+else
+  export INFOBATCH_CUDA_ADDON="$here/native/cuda/build/infobatch_cuda.node"
+  resnet18=ResNet18 resnet50=ResNet50 big_batch=256 small_batch=128 resnet50_batch=128 short_limit=20000 full_train=60000 test_args=()
+fi
+
+step() { echo; echo "== $* ($(date -u +%H:%M:%S), $((deadline - SECONDS)) s before the deadline)"; }
+# The time limit of a step that may take up to $1 seconds: that, or what is left before the deadline.
+limit_for() { local left=$((deadline - SECONDS - reserve)); echo $((left < $1 ? left : $1)); }
+# Whether $1 seconds are left for a step; if not, says so (the step is skipped).
+have_time() {
+  local left=$((deadline - SECONDS - reserve))
+  ((left >= $1)) && return 0
+  echo "skipped: ${left} s left before the deadline, this step needs at least $1 s"
+  return 1
+}
 
 step machine
 uname -srm
@@ -49,45 +86,90 @@ done
 echo "cudnn.h in: ${CUDNN_INCLUDE_DIR:-not found}; cublas_api.h in: ${CUBLAS_INCLUDE_DIR:-not found}"
 
 step "build the cuda addon"
-INFOBATCH_CUDA_ARCH=${INFOBATCH_CUDA_ARCH:-sm_90} timeout 300 "$node_bin" "$here/scripts/build-cuda.mjs" --strict
-build_status=$?
-[[ -f "$here/native/cuda/build/build.log" ]] && cp "$here/native/cuda/build/build.log" "$log_dir/build.log"
-if [[ $build_status -ne 0 ]]; then echo "build failed: see build.log"; tail -40 "$here/native/cuda/build/build.log"; exit 1; fi
+if [[ ${GPU_CHECK_REHEARSAL:-0} == 1 ]]; then
+  echo "rehearsal: not built; using $INFOBATCH_CUDA_ADDON"
+else
+  INFOBATCH_CUDA_ARCH=${INFOBATCH_CUDA_ARCH:-sm_90} timeout "$(limit_for 300)" "$node_bin" "$here/scripts/build-cuda.mjs" --strict
+  build_status=$?
+  [[ -f "$here/native/cuda/build/build.log" ]] && cp "$here/native/cuda/build/build.log" "$log_dir/build.log"
+  if [[ $build_status -ne 0 ]]; then echo "build failed: see build.log"; tail -40 "$here/native/cuda/build/build.log"; exit 1; fi
+fi
 
 step "cuda tests"
-(cd "$here" && timeout 240 "$node_bin" --test --test-reporter=spec cuda-tests.mjs) | tail -60
-test_status=${PIPESTATUS[0]}
+test_status=125
+if have_time 60; then
+  (cd "$here" && timeout "$(limit_for 150)" "$node_bin" --test --test-reporter=spec cuda-tests.mjs) | tail -60
+  test_status=${PIPESTATUS[0]}
+fi
 
 bench() {
   step "tfjs cuda: $*"
-  timeout 150 "$node_bin" "$bundle" gpu-check-bench --backend cuda --warmup 3 --steps "$steps" --eval "$@" 2> >(grep -v 'artificially reduced' >&2) |
+  have_time 40 || return 0
+  timeout "$(limit_for 150)" "$node_bin" "$bundle" gpu-check-bench --backend cuda --warmup 3 --steps "$steps" --eval "$@" 2> >(grep -v 'artificially reduced' >&2) |
     tee /dev/stderr | grep '^GPU_CHECK ' | cut -d' ' -f2- >>"$results"
 }
 torch() {
   step "PyTorch: $*"
-  timeout 150 "$python" "$here/gpu-check-torch.py" --steps 20 --eval "$@" | tee /dev/stderr | grep '^GPU_CHECK ' | cut -d' ' -f2- >>"$results"
+  have_time 40 || return 0
+  timeout "$(limit_for 150)" "$python" "$here/gpu-check-torch.py" --steps 20 --eval "$@" | tee /dev/stderr | grep '^GPU_CHECK ' | cut -d' ' -f2- >>"$results"
 }
-bench --model ResNet18 --batch 256 --precision fp32 --profile
-torch --model ResNet18 --batch 256 --precision fp32 bf16
-bench --model ResNet18 --batch 256 --precision bf16 --profile
-bench --model ResNet18 --batch 128 --precision fp32
-torch --model ResNet18 --batch 128 --precision fp32
-bench --model ResNet50 --batch 128 --precision fp32
-torch --model ResNet50 --batch 128 --precision fp32
+bench --model "$resnet18" --batch "$big_batch" --precision fp32 --profile
+torch --model "$resnet18" --batch "$big_batch" --precision fp32 bf16
+bench --model "$resnet18" --batch "$big_batch" --precision bf16 --profile
 
-step "short real training: Fashion-MNIST, ResNet18, batch 256, cuda fp32"
 # shellcheck source=gpu-data.sh
 source "$here/gpu-data.sh"
 find_gpu_data
 data=$GPU_DATA
-if [[ -n "$data" ]]; then
-  work=$(mktemp -d)
-  (cd "$work" && timeout 200 "$node_bin" "$bundle" train --backend cuda --dataset fashion-mnist --data_dir "$data" --model ResNet18 \
-    --train_batch_size 256 --num_epoch "${GPU_CHECK_EPOCHS:-2}" --train_limit "${GPU_CHECK_TRAIN_LIMIT:-20000}" --use_info_batch --ratio 0.5 \
-    --experiment_name gpu-check 2>&1 | grep -v 'artificially reduced' | tail -12)
-else
+real_epochs=0
+step "short real training: Fashion-MNIST ($short_limit images), $resnet18, batch $big_batch, cuda fp32; it times an epoch for the real run"
+if [[ -z "$data" ]]; then
   echo "skipped: no Fashion-MNIST (carry build/gpu-carry, or set GPU_CHECK_DATA)"
+elif have_time 30; then
+  work=$(mktemp -d)
+  started=$EPOCHREALTIME
+  # Each line stamped with the time it was printed: an epoch's wall time (training, evaluation, checkpoint)
+  # is the time between two epoch lines.
+  (cd "$work" && timeout "$(limit_for 120)" "$node_bin" "$bundle" train --backend cuda --dataset fashion-mnist --data_dir "$data" --model "$resnet18" \
+    --train_batch_size "$big_batch" --num_epoch 2 --train_limit "$short_limit" "${test_args[@]}" --use_info_batch --ratio 0.5 --experiment_name gpu-check 2>&1 |
+    grep --line-buffered -v 'artificially reduced' | while IFS= read -r line; do echo "$EPOCHREALTIME $line"; done >"$work/stamped.log")
+  cut -d' ' -f2- "$work/stamped.log" | grep -v ' batches, ' | tail -12
+  if [[ ${GPU_CHECK_REAL_RUN:-1} == 1 ]]; then
+    # Both runs of the sweep at most as long as the baseline (InfoBatch trains fewer samples), each paying
+    # the short run's start-up (data, first searches) again; an epoch of the full set as the short run's
+    # epoch scaled by the training images (its evaluation too: a margin).
+    real_epochs=$("$node_bin" -e '
+      const [file, started, available, fullTrain, shortTrain, most] = process.argv.slice(1);
+      const ends = require("fs").readFileSync(file, "utf8").split("\n").map((l) => l.split(" ")).filter((w) => /^\d+\/\d+:$/.test(w[2] ?? "") && w[1] === "epoch").map((w) => Number(w[0]));
+      if (ends.length < 2) { console.log(0); process.exit(); }
+      const shortEpoch = ends[1] - ends[0];
+      const startup = ends[0] - Number(started) - shortEpoch;
+      const epoch = shortEpoch * Number(fullTrain) / Number(shortTrain);
+      const epochs = Math.min(Number(most), Math.floor((Number(available) / 2 - 15 - startup) / epoch));
+      console.error(`short run: ${shortEpoch.toFixed(1)} s per epoch of ${shortTrain} images, start-up ${startup.toFixed(1)} s; an epoch of ${fullTrain} about ${epoch.toFixed(1)} s`);
+      console.log(Math.max(0, epochs));
+    ' "$work/stamped.log" "$started" "$((deadline - SECONDS - reserve))" "$full_train" "$short_limit" "${GPU_RUN_EPOCHS:-20}")
+  fi
 fi
+
+step "real run: full Fashion-MNIST, $resnet18, batch $big_batch, baseline vs InfoBatch r = 0.5, δ = 0.875, seed 0"
+real_status=125
+if [[ ${GPU_CHECK_REAL_RUN:-1} != 1 ]]; then
+  echo "skipped: GPU_CHECK_REAL_RUN=${GPU_CHECK_REAL_RUN}"
+elif ((real_epochs < 3)); then
+  # With fewer, InfoBatch prunes nothing (epoch 1 takes all data, and so do those after ⌊δ·epochs⌋).
+  echo "skipped: ${real_epochs} epochs of both runs fit before the deadline (or the short training timed none), fewer than the 3 InfoBatch needs to prune"
+else
+  echo "$real_epochs epochs: what the short training's epoch time lets both runs finish in (at most ${GPU_RUN_EPOCHS:-20})"
+  # The sweep gets SIGTERM 10 s before the reserve, time for its running batch to end and its records to be written.
+  GPU_RUN_EPOCHS=$real_epochs GPU_RUN_BATCH=$big_batch GPU_RUN_SECONDS=$((deadline - SECONDS - reserve - 10)) bash "$here/gpu-real-run.sh"
+  real_status=$?
+fi
+
+bench --model "$resnet18" --batch "$small_batch" --precision fp32
+torch --model "$resnet18" --batch "$small_batch" --precision fp32
+bench --model "$resnet50" --batch "$resnet50_batch" --precision fp32
+torch --model "$resnet50" --batch "$resnet50_batch" --precision fp32
 
 step summary
 "$node_bin" -e '
@@ -109,6 +191,9 @@ step summary
 ' "$results"
 gpu_tests=ran
 grep -q '^cuda GPU tests skipped' "$log" && gpu_tests="SKIPPED ($(grep -m1 '^cuda GPU tests skipped' "$log" | cut -d: -f2- | cut -c1-120))"
-echo "cuda tests: $([[ $test_status -eq 0 ]] && echo passed || echo FAILED), GPU part $gpu_tests; full log: $log"
+describe_status() { case $1 in 0) echo passed ;; 124) echo "STOPPED at its time limit" ;; 125) echo "not run" ;; *) echo "FAILED (exit $1)" ;; esac; }
+echo "cuda tests: $(describe_status "$test_status"), GPU part $gpu_tests"
+echo "real run: $(describe_status "$real_status")$( ((real_epochs > 0)) && echo ", $real_epochs epochs")"
+echo "full log: $log; finished $((deadline - SECONDS)) s before the deadline"
 grep -q '"framework":"tfjs"' "$results" || { echo "no tfjs cuda benchmark result"; exit 1; }
-exit $test_status
+exit "$test_status"
