@@ -36,7 +36,7 @@ const HOW = 'install the CUDA toolkit 12 or 13 (nvcc), set CUDA_HOME if it is no
 
 /** The addon's sources in native/cuda/src: kernels (nvcc) and host code (the host C++ compiler). */
 const KERNEL_SOURCES = ['kernels.cu', 'reduce.cu'];
-const HOST_SOURCES = ['runtime.cc', 'libraries.cc', 'dnn.cc', 'blas.cc', 'addon.cc'];
+const HOST_SOURCES = ['runtime.cc', 'device_allocator.cc', 'libraries.cc', 'dnn.cc', 'blas.cc', 'addon.cc'];
 
 /** Exit status under --strict: 1 a failed build, 3 (host emulation) a missing prerequisite. */
 const FAILED = 1;

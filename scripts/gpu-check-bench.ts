@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/select.js';
-import { activeCudaAddon, cudaFallbacks } from '../src/backend/cuda.js';
+import { activeCudaAddon, activeCudaDevice, cudaFallbacks } from '../src/backend/cuda.js';
 import { startKernelProfile, stopKernelProfile, type KernelProfile } from '../src/backend/cuda/kernel-profile.js';
 import { PRECISIONS, type Precision } from '../src/config.js';
 import { perSampleCrossEntropy } from '../src/train/loss.js';
@@ -145,6 +145,7 @@ export async function runGpuCheckBench(argv: string[]): Promise<number> {
     peakBytes,
     evalImagesPerSecond,
     adapter: adapter ? describeAdapter(adapter) : null,
+    allocator: activeCudaDevice()?.allocator ?? null,
     model: options.model,
     params,
     batch: size,

@@ -22,11 +22,25 @@ import torch
 from torch_resnet import MODELS, make_sgd, train_step
 
 
+def set_tf32(enabled):
+    """TF32 on or off for cuDNN convolutions and cuBLAS matrix products.
+
+    PyTorch 2.9 and later take `fp32_precision` ('tf32' or 'ieee') and warn on the older `allow_tf32`
+    flags (and refuse to read those once the new ones were set); older versions have only the flags.
+    """
+    conv = getattr(torch.backends.cudnn, 'conv', None)
+    if conv is not None and hasattr(conv, 'fp32_precision'):
+        mode = 'tf32' if enabled else 'ieee'
+        torch.backends.cudnn.conv.fp32_precision = mode
+        torch.backends.cuda.matmul.fp32_precision = mode
+    else:
+        torch.backends.cudnn.allow_tf32 = enabled
+        torch.backends.cuda.matmul.allow_tf32 = enabled
+
+
 def measure(device, precision, batch, warmup, steps, model_name='ResNet18', evaluate=False):
     # bf16: autocast (bf16 convolutions and matmuls, fp32 master weights) with channels_last, TF32 off.
-    tf32 = precision == 'tf32'
-    torch.backends.cudnn.allow_tf32 = tf32
-    torch.backends.cuda.matmul.allow_tf32 = tf32
+    set_tf32(precision == 'tf32')
     torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
     model = MODELS[model_name]().to(device).train()

@@ -155,6 +155,17 @@ describe('--backend cuda and --precision on the command line', { skip: cliSource
     }
   });
 
+  it('a bad INFOBATCH_CUDA_ALLOCATOR is one line, exit 2, before any data is loaded (GPU or not)', () => {
+    process.env.INFOBATCH_CUDA_ALLOCATOR = 'cudaMallocAsync';
+    try {
+      const { status, stderr } = runCli(scratch, ['train', '--backend', 'cuda', '--dataset', 'fashion-mnist', '--data_dir', join(scratch, 'no-data'), '--num_epoch', '1']);
+      assert.equal(status, 2, stderr);
+      assert.equal(stderr.trim(), 'infobatch: error: backend "cuda" is unavailable: INFOBATCH_CUDA_ALLOCATOR must be auto, pool or caching, got "cudaMallocAsync"');
+    } finally {
+      delete process.env.INFOBATCH_CUDA_ALLOCATOR;
+    }
+  });
+
   it('refuses tf32 and bf16 on backends that compute in fp32 only', () => {
     const { status, stderr } = runCli(scratch, ['train', '--backend', 'cpu', '--precision', 'bf16', '--dataset', 'synthetic', '--num_epoch', '1']);
     assert.equal(status, 2, stderr);

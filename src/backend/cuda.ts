@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { CONV_LAYOUTS, cublasVersionText, cudaVersionText, cudnnVersionText, loadCudaAddon, type CudaAddon, type CudaDeviceInfo } from './cuda/addon.js';
+import { ALLOCATORS, CONV_LAYOUTS, cublasVersionText, cudaVersionText, cudnnVersionText, loadCudaAddon, type CudaAddon, type CudaDeviceInfo } from './cuda/addon.js';
 import { CudaBackend } from './cuda/backend.js';
 import { describeMissing, findCudaLibraries, type SearchEnvironment } from './cuda/libraries.js';
 import { CUDA_BACKEND, registerCudaBackend } from './cuda/register.js';
@@ -19,8 +19,22 @@ function convLayoutSetting(): keyof typeof CONV_LAYOUTS {
   return value as keyof typeof CONV_LAYOUTS;
 }
 
+/** $INFOBATCH_CUDA_ALLOCATOR: auto (default), pool or caching (ALLOCATORS). */
+export function allocatorSetting(): keyof typeof ALLOCATORS {
+  const value = process.env.INFOBATCH_CUDA_ALLOCATOR ?? 'auto';
+  if (!Object.hasOwn(ALLOCATORS, value)) throw new Error(`INFOBATCH_CUDA_ALLOCATOR must be auto, pool or caching, got "${value}"`);
+  return value as keyof typeof ALLOCATORS;
+}
+
+/** The device's memory line: how much, and which allocator serves it (and why, where auto fell back). */
+export function memoryText(device: CudaDeviceInfo): string {
+  const fallback = device.poolUnavailable ? ` (no CUDA memory pool: ${device.poolUnavailable})` : '';
+  return `${(device.memoryBytes / 2 ** 30).toFixed(0)} GiB, ${device.allocator}${fallback}`;
+}
+
 export async function activateCuda(precision: Precision, environment?: SearchEnvironment): Promise<{ tfName: string; detail: string }> {
   const convLayout = convLayoutSetting();
+  const allocator = allocatorSetting();
   const addon = loadCudaAddon();
   if (!active) {
     const probe = addon.probe();
@@ -29,7 +43,7 @@ export async function activateCuda(precision: Precision, environment?: SearchEnv
     }
     const search = findCudaLibraries(environment);
     if (!search.found) throw new Error(describeMissing(search));
-    const device = addon.init({ ...search.libraries, device: 0 });
+    const device = addon.init({ ...search.libraries, device: 0, allocator: ALLOCATORS[allocator] });
     registerCudaBackend(addon);
     active = { addon, device };
   }
@@ -39,7 +53,7 @@ export async function activateCuda(precision: Precision, environment?: SearchEnv
   await tf.ready();
   setCudaPrecision(precision);
   const d = active.device;
-  const detail = `${d.name} (compute ${d.computeCapability}, ${(d.memoryBytes / 2 ** 30).toFixed(0)} GiB), driver CUDA ${cudaVersionText(d.driverVersion)}, runtime ${cudaVersionText(d.runtimeVersion)}, cuDNN ${cudnnVersionText(d.cudnnVersion)}, cuBLAS ${cublasVersionText(d.cublasVersion)}, precision ${precision}${convLayout === 'auto' ? '' : `, convolutions ${convLayout.toUpperCase()}`}`;
+  const detail = `${d.name} (compute ${d.computeCapability}, ${memoryText(d)}), driver CUDA ${cudaVersionText(d.driverVersion)}, runtime ${cudaVersionText(d.runtimeVersion)}, cuDNN ${cudnnVersionText(d.cudnnVersion)}, cuBLAS ${cublasVersionText(d.cublasVersion)}, precision ${precision}${convLayout === 'auto' ? '' : `, convolutions ${convLayout.toUpperCase()}`}`;
   return { tfName: CUDA_BACKEND, detail };
 }
 
@@ -53,6 +67,11 @@ export function setCudaPrecision(precision: Precision): void {
 /** The active cuda backend's addon (for counters, timing and memory), or null when cuda is not current. */
 export function activeCudaAddon(): CudaAddon | null {
   return active && tf.getBackend() === CUDA_BACKEND ? active.addon : null;
+}
+
+/** What init reported of the device (name, versions, allocator), or null when cuda is not current. */
+export function activeCudaDevice(): CudaDeviceInfo | null {
+  return active && tf.getBackend() === CUDA_BACKEND ? active.device : null;
 }
 
 /** Kernels that fell back to the CPU so far, by name. */

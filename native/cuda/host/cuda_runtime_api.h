@@ -14,6 +14,7 @@ enum cudaError_t {
   cudaErrorInvalidDevice = 101,
   cudaErrorInvalidResourceHandle = 400,
   cudaErrorNotReady = 600,
+  cudaErrorNotSupported = 801,
 };
 
 struct uint3 {
@@ -41,6 +42,7 @@ enum cudaMemPoolAttr {
   cudaMemPoolAttrUsedMemCurrent = 0x7,
   cudaMemPoolAttrUsedMemHigh = 0x8,
 };
+enum cudaDeviceAttr { cudaDevAttrMemoryPoolsSupported = 115 };
 constexpr unsigned int cudaStreamNonBlocking = 0x1;
 constexpr unsigned int cudaEventDisableTiming = 0x2;
 constexpr unsigned int cudaHostAllocDefault = 0x0;
@@ -62,6 +64,7 @@ cudaError_t cudaGetDeviceCount(int *count);
 cudaError_t cudaSetDevice(int device);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device);
 cudaError_t cudaMemGetInfo(size_t *freeBytes, size_t *totalBytes);
+cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device);
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned int flags);
 cudaError_t cudaStreamSynchronize(cudaStream_t stream);

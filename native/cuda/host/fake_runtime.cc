@@ -56,8 +56,21 @@ size_t initialCapacity() {
   return value > 0 ? size_t(value) << 20 : size_t(4) << 30;
 }
 
+MemoryPools initialMemoryPools() {
+  const char *value = std::getenv("INFOBATCH_HOST_EMULATION_MEMORY_POOLS");
+  std::string name = value ? value : "working";
+  if (name == "absent") return MemoryPools::Absent;
+  if (name == "refusing") return MemoryPools::Refusing;
+  if (name != "working") {
+    std::fprintf(stderr, "host emulation: INFOBATCH_HOST_EMULATION_MEMORY_POOLS must be working, absent or refusing, got \"%s\"\n", value);
+    std::exit(2);
+  }
+  return MemoryPools::Working;
+}
+
 struct State {
   size_t capacity = initialCapacity();
+  MemoryPools memoryPools = initialMemoryPools();
   size_t directBytes = 0;  // cudaMalloc'd, outside the pool
   IbHostMemPool pool;
   std::set<IbHostStream *> streams;
@@ -154,6 +167,12 @@ size_t setCapacity(size_t bytes) {
   return previous;
 }
 
+MemoryPools setMemoryPools(MemoryPools pools) {
+  MemoryPools previous = state().memoryPools;
+  state().memoryPools = pools;
+  return previous;
+}
+
 }  // namespace ibhost
 
 using ibhost::fail;
@@ -176,6 +195,7 @@ const char *cudaGetErrorName(cudaError_t error) {
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorNotReady: return "cudaErrorNotReady";
+    case cudaErrorNotSupported: return "cudaErrorNotSupported";
   }
   return "cudaErrorUnknown";
 }
@@ -190,6 +210,7 @@ const char *cudaGetErrorString(cudaError_t error) {
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
     case cudaErrorNotReady: return "device not ready";
+    case cudaErrorNotSupported: return "operation not supported";
   }
   return "unknown error";
 }
@@ -228,6 +249,13 @@ cudaError_t cudaMemGetInfo(size_t *freeBytes, size_t *totalBytes) {
   size_t taken = ibhost::deviceBytesTaken();
   *totalBytes = state().capacity;
   *freeBytes = taken < state().capacity ? state().capacity - taken : 0;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device) {
+  if (device != 0) return fail(cudaErrorInvalidDevice);
+  if (attr != cudaDevAttrMemoryPoolsSupported) return fail(cudaErrorInvalidValue);
+  *value = state().memoryPools == ibhost::MemoryPools::Absent ? 0 : 1;
   return cudaSuccess;
 }
 
@@ -341,6 +369,7 @@ cudaError_t cudaFreeHost(void *ptr) {
 
 cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t *pool, int device) {
   if (device != 0) return fail(cudaErrorInvalidDevice);
+  if (state().memoryPools == ibhost::MemoryPools::Absent) return fail(cudaErrorNotSupported);
   *pool = &state().pool;
   return cudaSuccess;
 }
@@ -388,6 +417,7 @@ cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, size_t minBytesToKeep) {
 cudaError_t cudaMallocFromPoolAsync(void **ptr, size_t bytes, cudaMemPool_t pool, cudaStream_t stream) {
   Lock lock(ibhost::emulationLock());
   if (pool != &state().pool || !validStream(stream)) return fail(cudaErrorInvalidResourceHandle);
+  if (state().memoryPools != ibhost::MemoryPools::Working) return fail(cudaErrorNotSupported);
   size_t needed = pool->used + bytes;
   if (needed > pool->reserved && state().directBytes + needed > state().capacity) return fail(cudaErrorMemoryAllocation);
   *ptr = ibhost::allocateBlock(bytes, ibhost::BlockKind::Pool);

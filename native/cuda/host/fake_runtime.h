@@ -49,6 +49,16 @@ void setLastError(cudaError_t error);
 /** The emulated device's memory size (default 4 GiB); allocations beyond it fail as on a full GPU. */
 size_t setCapacity(size_t bytes);
 
+/**
+ * Whether the emulated device has stream-ordered memory pools. Working, the default. Absent: as on a vGPU
+ * profile, cudaDevAttrMemoryPoolsSupported reads 0 and the pool calls fail with cudaErrorNotSupported.
+ * Refusing: the attribute reads 1 but allocating from the pool fails so (a driver that lacks what pools
+ * are built on). $INFOBATCH_HOST_EMULATION_MEMORY_POOLS (working, absent, refusing) sets the start value,
+ * for a process the tests start. Returns the previous one.
+ */
+enum class MemoryPools { Working, Absent, Refusing };
+MemoryPools setMemoryPools(MemoryPools pools);
+
 /** "kernel K, block x,y,z, thread x,y,z" for the thread running now, or "host code" (kernel_threads.cc);
  *  called from the fault handler, so it only formats into `buffer`. */
 void describeRunningThread(char *buffer, size_t size);

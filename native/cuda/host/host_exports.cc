@@ -26,18 +26,44 @@ Napi::Value SetDeferred(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), static_cast<double>(setDeferredDepth(static_cast<size_t>(items))));
 }
 
-constexpr const char *kScheduleNames[] = {"in-order", "reversed", "shuffled"};
+/** A mode's name and its value, so that no table depends on an enum's order. */
+template <typename Mode>
+struct Named {
+  const char *name;
+  Mode mode;
+};
+
+constexpr Named<Schedule> kSchedules[] = {{"in-order", Schedule::InOrder}, {"reversed", Schedule::Reversed}, {"shuffled", Schedule::Shuffled}};
+constexpr Named<MemoryPools> kMemoryPools[] = {{"working", MemoryPools::Working}, {"absent", MemoryPools::Absent}, {"refusing", MemoryPools::Refusing}};
+
+template <typename Mode, size_t N>
+const Named<Mode> *byName(const Named<Mode> (&table)[N], const std::string &name) {
+  for (const Named<Mode> &entry : table) {
+    if (name == entry.name) return &entry;
+  }
+  return nullptr;
+}
+template <typename Mode, size_t N>
+const char *nameOf(const Named<Mode> (&table)[N], Mode mode) {
+  for (const Named<Mode> &entry : table) {
+    if (entry.mode == mode) return entry.name;
+  }
+  return "?";
+}
+
+std::string stringArgument(const Napi::CallbackInfo &info, size_t i) { return info.Length() > i && info[i].IsString() ? info[i].As<Napi::String>().Utf8Value() : ""; }
 
 Napi::Value SetSchedule(const Napi::CallbackInfo &info) {
-  std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  const Named<Schedule> *schedule = byName(kSchedules, stringArgument(info, 0));
   double seed = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
-  int index = -1;
-  for (int i = 0; i < 3; ++i) {
-    if (name == kScheduleNames[i]) index = i;
-  }
-  if (index < 0 || !(seed >= 0)) throw Napi::Error::New(info.Env(), "hostEmulationSetSchedule: \"in-order\", \"reversed\" or \"shuffled\" and a seed >= 0 expected");
-  Schedule previous = setSchedule(static_cast<Schedule>(index), static_cast<uint64_t>(seed));
-  return Napi::String::New(info.Env(), kScheduleNames[static_cast<int>(previous)]);
+  if (!schedule || !(seed >= 0)) throw Napi::Error::New(info.Env(), "hostEmulationSetSchedule: \"in-order\", \"reversed\" or \"shuffled\" and a seed >= 0 expected");
+  return Napi::String::New(info.Env(), nameOf(kSchedules, setSchedule(schedule->mode, static_cast<uint64_t>(seed))));
+}
+
+Napi::Value SetMemoryPools(const Napi::CallbackInfo &info) {
+  const Named<MemoryPools> *pools = byName(kMemoryPools, stringArgument(info, 0));
+  if (!pools) throw Napi::Error::New(info.Env(), "hostEmulationSetMemoryPools: \"working\", \"absent\" or \"refusing\" expected");
+  return Napi::String::New(info.Env(), nameOf(kMemoryPools, setMemoryPools(pools->mode)));
 }
 
 Napi::Value SetGridCaps(const Napi::CallbackInfo &info) {
@@ -66,6 +92,7 @@ Napi::Object addHostEmulationExports(Napi::Env env, Napi::Object exports) {
   exports.Set("hostEmulationSetDeferred", Napi::Function::New(env, SetDeferred));
   exports.Set("hostEmulationSetSchedule", Napi::Function::New(env, SetSchedule));
   exports.Set("hostEmulationSetGridCaps", Napi::Function::New(env, SetGridCaps));
+  exports.Set("hostEmulationSetMemoryPools", Napi::Function::New(env, SetMemoryPools));
   exports.Set("hostEmulationLaunches", Napi::Function::New(env, Launches));
   exports.Set("hostEmulationLibraryObjects", Napi::Function::New(env, LibraryObjects));
   exports.Set("hostEmulationLibraryCalls", Napi::Function::New(env, LibraryCalls));

@@ -88,10 +88,12 @@ Napi::Value Init(const Napi::CallbackInfo &info) {
       rt.device = static_cast<int>(integerOf(options.Get("device")));
       checkCuda(cudaSetDevice(rt.device), "cudaSetDevice");
       checkCuda(cudaStreamCreateWithFlags(&rt.stream, cudaStreamNonBlocking), "cudaStreamCreate");
-      checkCuda(cudaDeviceGetDefaultMemPool(&rt.pool, rt.device), "cudaDeviceGetDefaultMemPool");
-      // Keep freed memory cached in the pool (CUDA returns it to the device at each sync otherwise).
-      uint64_t threshold = UINT64_MAX;
-      checkCuda(cudaMemPoolSetAttribute(rt.pool, cudaMemPoolAttrReleaseThreshold, &threshold), "cudaMemPoolSetAttribute");
+      Napi::Value mode = options.Get("allocator");
+      long long allocatorMode = mode.IsNumber() ? integerOf(mode) : 0;
+      if (allocatorMode < 0 || allocatorMode > 2) throw std::runtime_error("allocator must be 0 (auto), 1 (pool) or 2 (caching)");
+      ChosenAllocator chosen = chooseAllocator(static_cast<AllocatorMode>(allocatorMode), rt.device, rt.stream);
+      rt.memory = std::move(chosen.allocator);
+      rt.poolUnavailable = chosen.poolUnavailable;
       checkCudnn(rt.api.cudnnCreate(&rt.cudnn), "cudnnCreate");
       checkCudnn(rt.api.cudnnSetStream(rt.cudnn, rt.stream), "cudnnSetStream");
       checkCublas(rt.api.cublasCreate_v2(&rt.cublas), "cublasCreate");
@@ -118,6 +120,8 @@ Napi::Value Init(const Napi::CallbackInfo &info) {
     out.Set("runtimeVersion", runtimeVersion);
     out.Set("cudnnVersion", static_cast<double>(rt.api.cudnnGetVersion()));
     out.Set("cublasVersion", cublasVersion);
+    out.Set("allocator", rt.memory->name());
+    if (!rt.poolUnavailable.empty()) out.Set("poolUnavailable", rt.poolUnavailable);
     return out;
   });
 }
@@ -555,19 +559,16 @@ Napi::Value SgdMomentum(const Napi::CallbackInfo &info) {
 Napi::Value Stats(const Napi::CallbackInfo &info) {
   return guarded(info, [&]() -> Napi::Value {
     Runtime &rt = readyRuntime();
-    uint64_t used = 0, reserved = 0, peak = 0;
-    cudaMemPoolGetAttribute(rt.pool, cudaMemPoolAttrUsedMemCurrent, &used);
-    cudaMemPoolGetAttribute(rt.pool, cudaMemPoolAttrReservedMemCurrent, &reserved);
-    cudaMemPoolGetAttribute(rt.pool, cudaMemPoolAttrUsedMemHigh, &peak);
+    MemoryStats memory = rt.memory->stats();
     size_t freeBytes = 0, totalBytes = 0;
     cudaMemGetInfo(&freeBytes, &totalBytes);
     Napi::Object out = Napi::Object::New(info.Env());
     out.Set("dispatches", static_cast<double>(rt.dispatches));
     out.Set("uploads", static_cast<double>(rt.uploads));
     out.Set("downloads", static_cast<double>(rt.downloads));
-    out.Set("bytesInUse", static_cast<double>(used));
-    out.Set("bytesReserved", static_cast<double>(reserved));
-    out.Set("peakBytesInUse", static_cast<double>(peak));
+    out.Set("bytesInUse", static_cast<double>(memory.inUse));
+    out.Set("bytesReserved", static_cast<double>(memory.reserved));
+    out.Set("peakBytesInUse", static_cast<double>(memory.peakInUse));
     out.Set("pinnedBytes", static_cast<double>(rt.pinned.totalBytes()));
     out.Set("deviceFreeBytes", static_cast<double>(freeBytes));
     out.Set("deviceTotalBytes", static_cast<double>(totalBytes));
@@ -577,8 +578,7 @@ Napi::Value Stats(const Napi::CallbackInfo &info) {
 
 Napi::Value ResetPeak(const Napi::CallbackInfo &info) {
   return guarded(info, [&]() -> Napi::Value {
-    uint64_t zero = 0;
-    checkCuda(cudaMemPoolSetAttribute(readyRuntime().pool, cudaMemPoolAttrUsedMemHigh, &zero), "cudaMemPoolSetAttribute");
+    readyRuntime().memory->resetPeak();
     return info.Env().Undefined();
   });
 }
@@ -641,7 +641,7 @@ Napi::Value ReleaseCaches(const Napi::CallbackInfo &info) {
   return guarded(info, [&]() -> Napi::Value {
     Runtime &rt = readyRuntime();
     checkCuda(cudaStreamSynchronize(rt.stream), "cudaStreamSynchronize");
-    checkCuda(cudaMemPoolTrimTo(rt.pool, 0), "cudaMemPoolTrimTo");
+    rt.memory->releaseCached();
     rt.pinned.clear();
     return info.Env().Undefined();
   });

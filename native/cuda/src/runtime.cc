@@ -1,5 +1,4 @@
 #include "runtime.h"
-#include <cstdio>
 
 namespace ib {
 
@@ -40,34 +39,6 @@ void checkCublas(cublasStatus_t status, const char *what) {
 }
 
 void checkLaunch(const char *what) { checkCuda(cudaGetLastError(), what); }
-
-void *Runtime::allocate(size_t bytes) {
-  if (bytes == 0) bytes = 4;
-  void *ptr = nullptr;
-  cudaError_t status = cudaMallocFromPoolAsync(&ptr, bytes, pool, stream);
-  if (status == cudaErrorMemoryAllocation) {
-    // Return what the pool caches to the device and try once more, as PyTorch's allocator does.
-    cudaGetLastError();
-    cudaStreamSynchronize(stream);
-    cudaMemPoolTrimTo(pool, 0);
-    status = cudaMallocFromPoolAsync(&ptr, bytes, pool, stream);
-  }
-  if (status == cudaErrorMemoryAllocation) {
-    size_t freeBytes = 0, totalBytes = 0;
-    cudaGetLastError();
-    cudaMemGetInfo(&freeBytes, &totalBytes);
-    char text[200];
-    std::snprintf(text, sizeof text, "CUDA out of memory: could not allocate %.1f MiB (%.1f MiB free of %.1f MiB)", bytes / 1048576.0,
-                  freeBytes / 1048576.0, totalBytes / 1048576.0);
-    throw OutOfMemory(text);
-  }
-  checkCuda(status, "cudaMallocFromPoolAsync");
-  return ptr;
-}
-
-void Runtime::release(void *ptr) {
-  if (ptr) checkCuda(cudaFreeAsync(ptr, stream), "cudaFreeAsync");
-}
 
 void Runtime::launched(int kernels, const char *what) {
   if (kernels < 0) throw std::runtime_error(std::string(what) + ": bad arguments");

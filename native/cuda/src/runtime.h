@@ -1,11 +1,13 @@
-// The addon's process-wide state: one device, one stream, the stream-ordered caching allocator (CUDA's
-// own memory pool with no release threshold: freed blocks stay cached for the next allocation), pinned
-// staging buffers for host transfers, the cuDNN and cuBLAS handles, and the dispatch counter.
+// The addon's process-wide state: one device, one stream, the stream-ordered caching allocator
+// (device_allocator.h), pinned staging buffers for host transfers, the cuDNN and cuBLAS handles, and the
+// dispatch counter.
 #pragma once
 #include <cuda_runtime_api.h>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
+#include "device_allocator.h"
 #include "dnn_api.h"
 
 namespace ib {
@@ -69,7 +71,9 @@ class PinnedLease {
 struct Runtime {
   int device = 0;
   cudaStream_t stream = nullptr;
-  cudaMemPool_t pool = nullptr;
+  std::unique_ptr<DeviceAllocator> memory;
+  /** Why the allocator is not CUDA's pool, when INFOBATCH_CUDA_ALLOCATOR=auto fell back (else empty). */
+  std::string poolUnavailable;
   DnnApi api;
   cudnnHandle_t cudnn = nullptr;
   cublasHandle_t cublas = nullptr;
@@ -83,8 +87,8 @@ struct Runtime {
   std::vector<cudaEvent_t> timingEvents;
   bool ready = false;
 
-  void *allocate(size_t bytes);
-  void release(void *ptr);
+  void *allocate(size_t bytes) { return memory->allocate(bytes); }
+  void release(void *ptr) { memory->release(ptr); }
   /** Adds a launcher's kernel count and checks the launch. */
   void launched(int kernels, const char *what);
 };

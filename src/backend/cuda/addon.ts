@@ -14,7 +14,8 @@ import type { CudaLibraries } from './libraries.js';
 export interface CudaAddon {
   /** Works without init and without a GPU: what the driver reports. */
   probe(): { deviceCount: number; driverVersion: number; runtimeVersion: number; error?: string };
-  init(options: CudaLibraries & { device: number }): CudaDeviceInfo;
+  /** The first call sets the addon up (later ones only report); `allocator` is an ALLOCATORS code (default auto). */
+  init(options: CudaLibraries & { device: number; allocator?: number }): CudaDeviceInfo;
   /** A PRECISION_CODES value: fp32 (no TF32), tf32, bf16 (convolutions and matmuls); throws where the GPU cannot. */
   setPrecision(mode: number): void;
   malloc(bytes: number): number;
@@ -90,6 +91,10 @@ export interface CudaDeviceInfo {
   /** e.g. 91002 = 9.10.2 */
   cudnnVersion: number;
   cublasVersion: number;
+  /** The device allocator in use: "CUDA memory pool" or "caching allocator on cudaMalloc". */
+  allocator: string;
+  /** Where auto fell back from the pool: why the pool could not be used. */
+  poolUnavailable?: string;
 }
 
 export interface CudaStats {
@@ -122,6 +127,13 @@ export const REDUCE = { Sum: 0, Max: 1, Min: 2, Prod: 3, Any: 4, All: 5 } as con
 export const PRECISION_CODES: Record<Precision, number> = { fp32: 0, tf32: 1, bf16: 2 };
 /** setConvLayout's modes, by the names $INFOBATCH_CUDA_CONV_LAYOUT takes. */
 export const CONV_LAYOUTS = { auto: 0, nhwc: 1, nchw: 2 } as const;
+
+/**
+ * init's allocator modes, by the names $INFOBATCH_CUDA_ALLOCATOR takes (native/cuda/src/device_allocator.h):
+ * auto takes CUDA's stream-ordered memory pool where it works and our caching allocator on cudaMalloc
+ * where it does not (vGPUs, some sandboxes); pool and caching insist on one.
+ */
+export const ALLOCATORS = { auto: 0, pool: 1, caching: 2 } as const;
 
 /** Where the build puts the addon; INFOBATCH_CUDA_ADDON overrides it. Same depth from src/ and dist/. */
 export const CUDA_ADDON_PATH = process.env.INFOBATCH_CUDA_ADDON ?? fileURLToPath(new URL('../../../native/cuda/build/infobatch_cuda.node', import.meta.url));
