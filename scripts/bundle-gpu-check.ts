@@ -17,8 +17,10 @@
  * xz-compressed (~25 MiB; the Node binary is most of it) and goes with the full Fashion-MNIST as xz'd idx
  * files (~27 MiB), for the real training run of docs/gpu-check.md: both land in build/gpu-carry/, the one
  * folder to carry. The webgpu hand-over (tar.gz with Dawn, ~43 MiB) goes to build/gpu-check/ as before.
- * Usage: npm run gpu-check:bundle [-- --webgpu] [-- --data DIR]   (DIR: Fashion-MNIST's four idx files,
- * default Debian's /usr/share/datasets/fashion-mnist; the cuda hand-over is packed without data if none is found)
+ * Usage: npm run gpu-check:bundle [-- --webgpu] [-- --data DIR] [-- --out DIR]   (--data: Fashion-MNIST's four
+ * idx files, default Debian's /usr/share/datasets/fashion-mnist; the cuda hand-over is packed without data if
+ * none is found. --out: where gpu-carry/ (or gpu-check/) and the unpacked gpu-pack/ go, default build/, so a
+ * test can pack one without touching a hand-over prepared there)
  */
 import { build, type Plugin } from 'esbuild';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -125,8 +127,9 @@ async function main(): Promise<number> {
     console.error('bundle-gpu-check: xz is needed to pack the cuda hand-over small enough to carry (Debian: apt-get install xz-utils)');
     return 1;
   }
-  const outDir = join(repo, 'build', webgpu ? 'gpu-check' : 'gpu-carry');
-  const folder = join(repo, 'build', 'gpu-pack', NAME);
+  const outRoot = resolve(option('--out') ?? join(repo, 'build'));
+  const outDir = join(outRoot, webgpu ? 'gpu-check' : 'gpu-carry');
+  const folder = join(outRoot, 'gpu-pack', NAME);
   const archive = join(outDir, `${NAME}.${webgpu ? 'tar.gz' : 'tar.xz'}`);
   rmSync(folder, { recursive: true, force: true });
   // The carried folder keeps its packed data (see packFashionMnist) and gets a new archive.

@@ -195,10 +195,14 @@ step summary
   }
   for (const t of torch.values()) console.log(`torch ${key(t)}: ${t.imagesPerSecond.toFixed(0)} img/s train, ${(t.evalImagesPerSecond ?? 0).toFixed(0)} eval (${t.torch}, ${t.deviceName})`);
 ' "$results"
-gpu_tests=ran
-grep -q '^cuda GPU tests skipped' "$log" && gpu_tests="SKIPPED ($(grep -m1 '^cuda GPU tests skipped' "$log" | cut -d: -f2- | cut -c1-120))"
+# Whether the tests' GPU part ran or skipped itself (no GPU found), where the tests ran at all.
+gpu_tests=""
+if ((test_status != 125)); then
+  gpu_tests=", GPU part ran"
+  grep -q '^cuda GPU tests skipped' "$log" && gpu_tests=", GPU part SKIPPED ($(grep -m1 '^cuda GPU tests skipped' "$log" | cut -d: -f2- | cut -c1-120))"
+fi
 describe_status() { case $1 in 0) echo passed ;; 124) echo "STOPPED at its time limit" ;; 125) echo "not run" ;; *) echo "FAILED (exit $1)" ;; esac; }
-echo "cuda tests: $(describe_status "$test_status"), GPU part $gpu_tests"
+echo "cuda tests: $(describe_status "$test_status")$gpu_tests"
 echo "real run: $(describe_status "$real_status")$( ((real_epochs > 0)) && echo ", $real_epochs epochs")"
 echo "full log: $log; finished $((deadline - SECONDS)) s before the deadline"
 grep -q '"framework":"tfjs"' "$results" || { echo "no tfjs cuda benchmark result"; exit 1; }

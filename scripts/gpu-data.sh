@@ -10,6 +10,9 @@ find_gpu_data() {
   if [[ -f "$carried/train-images-idx3-ubyte.xz" ]]; then
     GPU_DATA="${TMPDIR:-/tmp}/infobatch-fashion-mnist"
     mkdir -p "$GPU_DATA"
+    # Files decompressed from another pack (a rehearsal's subset, an older set) are not reused: the pack's
+    # source.json, copied there once all four are out, says which one they came from.
+    if ! cmp -s "$carried/source.json" "$GPU_DATA/source.json"; then rm -f "$GPU_DATA"/*; fi
     local packed plain
     for packed in "$carried"/*.xz; do
       plain="$GPU_DATA/$(basename "$packed" .xz)"
@@ -19,6 +22,7 @@ find_gpu_data() {
         "${PYTHON:-python3}" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$packed" "$plain.part"; } &&
         mv "$plain.part" "$plain" || { echo "cannot decompress $packed"; GPU_DATA=""; return 1; }
     done
+    [[ -f "$carried/source.json" ]] && cp "$carried/source.json" "$GPU_DATA/source.json"
     return 0
   fi
   local candidate
