@@ -65,7 +65,7 @@ limit_for() { local left=$((deadline - SECONDS - reserve)); echo $((left < $1 ? 
 have_time() {
   local left=$((deadline - SECONDS - reserve))
   ((left >= $1)) && return 0
-  echo "skipped: ${left} s left before the deadline, this step needs at least $1 s"
+  echo "skipped: $((left > 0 ? left : 0)) s left before the deadline, this step needs at least $1 s"
   return 1
 }
 
