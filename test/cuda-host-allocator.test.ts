@@ -14,7 +14,8 @@ import { random } from './helpers/cuda-kernel-suite.js';
  * The device allocator (native/cuda/src/device_allocator.cc) where CUDA's memory pools cannot be used, as
  * on vGPU profiles and some sandboxed drivers: which allocator init chooses and why, and the caching
  * allocator on cudaMalloc that it falls back to — reuse, bookkeeping, the retry when the device is full,
- * and training through it. The other cuda-host files run on the pool.
+ * and training through it. The kernel suites of the other cuda-host files run on the pool; the CLI test
+ * runs on this fallback.
  */
 
 const NO_LIBRARIES = { cudnnParts: [], cudnn: '', cublasLt: '', cublas: '', device: 0 };

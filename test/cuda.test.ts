@@ -144,27 +144,22 @@ describe('--backend cuda and --precision on the command line', { skip: cliSource
     assert.doesNotMatch(stderr, /fashion|idx|no-data/i);
   });
 
-  it('a bad INFOBATCH_CUDA_CONV_LAYOUT is one line, exit 2, before any data is loaded (GPU or not)', () => {
-    process.env.INFOBATCH_CUDA_CONV_LAYOUT = 'nchw4';
-    try {
-      const { status, stderr } = runCli(scratch, ['train', '--backend', 'cuda', '--dataset', 'fashion-mnist', '--data_dir', join(scratch, 'no-data'), '--num_epoch', '1']);
-      assert.equal(status, 2, stderr);
-      assert.equal(stderr.trim(), 'infobatch: error: backend "cuda" is unavailable: INFOBATCH_CUDA_CONV_LAYOUT must be auto, nhwc or nchw, got "nchw4"');
-    } finally {
-      delete process.env.INFOBATCH_CUDA_CONV_LAYOUT;
-    }
-  });
-
-  it('a bad INFOBATCH_CUDA_ALLOCATOR is one line, exit 2, before any data is loaded (GPU or not)', () => {
-    process.env.INFOBATCH_CUDA_ALLOCATOR = 'cudaMallocAsync';
-    try {
-      const { status, stderr } = runCli(scratch, ['train', '--backend', 'cuda', '--dataset', 'fashion-mnist', '--data_dir', join(scratch, 'no-data'), '--num_epoch', '1']);
-      assert.equal(status, 2, stderr);
-      assert.equal(stderr.trim(), 'infobatch: error: backend "cuda" is unavailable: INFOBATCH_CUDA_ALLOCATOR must be auto, pool or caching, got "cudaMallocAsync"');
-    } finally {
-      delete process.env.INFOBATCH_CUDA_ALLOCATOR;
-    }
-  });
+  const badSettings = [
+    { variable: 'INFOBATCH_CUDA_CONV_LAYOUT', value: 'nchw4', choices: 'auto, nhwc or nchw' },
+    { variable: 'INFOBATCH_CUDA_ALLOCATOR', value: 'cudaMallocAsync', choices: 'auto, pool or caching' },
+  ];
+  for (const { variable, value, choices } of badSettings) {
+    it(`a bad ${variable} is one line, exit 2, before any data is loaded (GPU or not)`, () => {
+      process.env[variable] = value;
+      try {
+        const { status, stderr } = runCli(scratch, ['train', '--backend', 'cuda', '--dataset', 'fashion-mnist', '--data_dir', join(scratch, 'no-data'), '--num_epoch', '1']);
+        assert.equal(status, 2, stderr);
+        assert.equal(stderr.trim(), `infobatch: error: backend "cuda" is unavailable: ${variable} must be ${choices}, got "${value}"`);
+      } finally {
+        delete process.env[variable];
+      }
+    });
+  }
 
   it('refuses tf32 and bf16 on backends that compute in fp32 only', () => {
     const { status, stderr } = runCli(scratch, ['train', '--backend', 'cpu', '--precision', 'bf16', '--dataset', 'synthetic', '--num_epoch', '1']);

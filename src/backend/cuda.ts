@@ -12,29 +12,25 @@ import type { Precision } from '../config.js';
  */
 let active: { addon: CudaAddon; device: CudaDeviceInfo } | null = null;
 
-/** $INFOBATCH_CUDA_CONV_LAYOUT: auto (default: per shape, the faster of NHWC and NCHW in fp32/tf32), nhwc or nchw. */
-function convLayoutSetting(): keyof typeof CONV_LAYOUTS {
-  const value = process.env.INFOBATCH_CUDA_CONV_LAYOUT ?? 'auto';
-  if (!Object.hasOwn(CONV_LAYOUTS, value)) throw new Error(`INFOBATCH_CUDA_CONV_LAYOUT must be auto, nhwc or nchw, got "${value}"`);
-  return value as keyof typeof CONV_LAYOUTS;
-}
-
-/** $INFOBATCH_CUDA_ALLOCATOR: auto (default), pool or caching (ALLOCATORS). */
-export function allocatorSetting(): keyof typeof ALLOCATORS {
-  const value = process.env.INFOBATCH_CUDA_ALLOCATOR ?? 'auto';
-  if (!Object.hasOwn(ALLOCATORS, value)) throw new Error(`INFOBATCH_CUDA_ALLOCATOR must be auto, pool or caching, got "${value}"`);
-  return value as keyof typeof ALLOCATORS;
+/** The environment variable's value, one of the names of `choices` (unset: 'auto'); else one line saying which. */
+function choiceSetting<Choices extends Record<string, number>>(variable: string, choices: Choices): keyof Choices & string {
+  const value = process.env[variable] ?? 'auto';
+  const names = Object.keys(choices);
+  if (!Object.hasOwn(choices, value)) throw new Error(`${variable} must be ${names.slice(0, -1).join(', ')} or ${names.at(-1)}, got "${value}"`);
+  return value;
 }
 
 /** The device's memory line: how much, and which allocator serves it (and why, where auto fell back). */
-export function memoryText(device: CudaDeviceInfo): string {
+function memoryText(device: CudaDeviceInfo): string {
   const fallback = device.poolUnavailable ? ` (no CUDA memory pool: ${device.poolUnavailable})` : '';
   return `${(device.memoryBytes / 2 ** 30).toFixed(0)} GiB, ${device.allocator}${fallback}`;
 }
 
 export async function activateCuda(precision: Precision, environment?: SearchEnvironment): Promise<{ tfName: string; detail: string }> {
-  const convLayout = convLayoutSetting();
-  const allocator = allocatorSetting();
+  // INFOBATCH_CUDA_CONV_LAYOUT: per shape the faster of NHWC and NCHW (fp32/tf32), or one of them;
+  // INFOBATCH_CUDA_ALLOCATOR: the pool where it works, or one allocator (ALLOCATORS).
+  const convLayout = choiceSetting('INFOBATCH_CUDA_CONV_LAYOUT', CONV_LAYOUTS);
+  const allocator = choiceSetting('INFOBATCH_CUDA_ALLOCATOR', ALLOCATORS);
   const addon = loadCudaAddon();
   if (!active) {
     const probe = addon.probe();

@@ -58,14 +58,12 @@ size_t initialCapacity() {
 
 MemoryPools initialMemoryPools() {
   const char *value = std::getenv("INFOBATCH_HOST_EMULATION_MEMORY_POOLS");
-  std::string name = value ? value : "working";
-  if (name == "absent") return MemoryPools::Absent;
-  if (name == "refusing") return MemoryPools::Refusing;
-  if (name != "working") {
+  const Named<MemoryPools> *pools = byName(kMemoryPools, value ? value : "working");
+  if (!pools) {
     std::fprintf(stderr, "host emulation: INFOBATCH_HOST_EMULATION_MEMORY_POOLS must be working, absent or refusing, got \"%s\"\n", value);
     std::exit(2);
   }
-  return MemoryPools::Working;
+  return pools->mode;
 }
 
 struct State {

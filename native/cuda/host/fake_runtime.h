@@ -78,6 +78,32 @@ void describeRunningThread(char *buffer, size_t size);
 enum class Schedule { InOrder, Reversed, Shuffled };
 Schedule setSchedule(Schedule schedule, uint64_t seed);
 
+/** A mode's name (as hostEmulationSet* and the environment take it) and its value, so that no table
+ *  depends on an enum's order. */
+template <typename Mode>
+struct Named {
+  const char *name;
+  Mode mode;
+};
+inline constexpr Named<Schedule> kSchedules[] = {{"in-order", Schedule::InOrder}, {"reversed", Schedule::Reversed}, {"shuffled", Schedule::Shuffled}};
+inline constexpr Named<MemoryPools> kMemoryPools[] = {{"working", MemoryPools::Working}, {"absent", MemoryPools::Absent}, {"refusing", MemoryPools::Refusing}};
+
+/** The entry named `name`, or null. */
+template <typename Mode, size_t N>
+const Named<Mode> *byName(const Named<Mode> (&table)[N], const std::string &name) {
+  for (const Named<Mode> &entry : table) {
+    if (name == entry.name) return &entry;
+  }
+  return nullptr;
+}
+template <typename Mode, size_t N>
+const char *nameOf(const Named<Mode> (&table)[N], Mode mode) {
+  for (const Named<Mode> &entry : table) {
+    if (entry.mode == mode) return entry.name;
+  }
+  return "?";
+}
+
 /** Launches so far per kernel, by the name written at the launch (kernel_threads.cc): lets a test see
  *  which kernels it has run. Launches refused for their configuration are not counted. */
 const std::map<std::string, unsigned long long> &kernelLaunches();

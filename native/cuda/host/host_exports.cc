@@ -26,31 +26,6 @@ Napi::Value SetDeferred(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), static_cast<double>(setDeferredDepth(static_cast<size_t>(items))));
 }
 
-/** A mode's name and its value, so that no table depends on an enum's order. */
-template <typename Mode>
-struct Named {
-  const char *name;
-  Mode mode;
-};
-
-constexpr Named<Schedule> kSchedules[] = {{"in-order", Schedule::InOrder}, {"reversed", Schedule::Reversed}, {"shuffled", Schedule::Shuffled}};
-constexpr Named<MemoryPools> kMemoryPools[] = {{"working", MemoryPools::Working}, {"absent", MemoryPools::Absent}, {"refusing", MemoryPools::Refusing}};
-
-template <typename Mode, size_t N>
-const Named<Mode> *byName(const Named<Mode> (&table)[N], const std::string &name) {
-  for (const Named<Mode> &entry : table) {
-    if (name == entry.name) return &entry;
-  }
-  return nullptr;
-}
-template <typename Mode, size_t N>
-const char *nameOf(const Named<Mode> (&table)[N], Mode mode) {
-  for (const Named<Mode> &entry : table) {
-    if (entry.mode == mode) return entry.name;
-  }
-  return "?";
-}
-
 std::string stringArgument(const Napi::CallbackInfo &info, size_t i) { return info.Length() > i && info[i].IsString() ? info[i].As<Napi::String>().Utf8Value() : ""; }
 
 Napi::Value SetSchedule(const Napi::CallbackInfo &info) {

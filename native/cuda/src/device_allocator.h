@@ -6,7 +6,7 @@
 // - our own cache of cudaMalloc'd blocks, where it does not: vGPU profiles report
 //   cudaDevAttrMemoryPoolsSupported = 0 and fail cudaMallocAsync with cudaErrorNotSupported, and a
 //   sandboxed driver may refuse the virtual-memory calls pools are built on. PyTorch's default allocator
-//   is of this kind (cudaMalloc underneath), which is why the CUDA machines that run PyTorch run this one.
+//   is of this kind (cudaMalloc underneath), so a machine where PyTorch allocates should allocate here.
 // Both are stream-ordered in the same sense: a block freed by the host may serve the next allocation at
 // once, because every kernel that uses either allocation runs on the one stream, in the order enqueued.
 #pragma once
