@@ -93,10 +93,15 @@ function findAddonApi() {
   }
 }
 
-/** Include folders holding cudnn.h / cublas_api.h: env, the toolkit, and Python environments' nvidia-* wheels. */
-function findVendorInclude(header, envName, wheel) {
+/** Include folders holding cudnn.h / cublas_api.h: env, the toolkit, and Python environments' nvidia-* wheels
+ *  (the CUDA 12 wheels put headers in nvidia/cudnn/include, nvidia/cublas/include; the CUDA 13 ones share
+ *  nvidia/cu13/include), so every nvidia/<folder>/include is tried. */
+function findVendorInclude(header, envName) {
   const dirs = [process.env[envName], path.join(cudaRootDir ?? '/usr/local/cuda', 'include'), '/usr/include', '/usr/include/x86_64-linux-gnu'];
-  for (const site of pythonSitePackages()) dirs.push(path.join(site, 'nvidia', wheel, 'include'));
+  for (const site of pythonSitePackages()) {
+    const nvidia = path.join(site, 'nvidia');
+    if (existsSync(nvidia)) for (const folder of readdirSync(nvidia).sort()) dirs.push(path.join(nvidia, folder, 'include'));
+  }
   return dirs.find((dir) => dir && existsSync(path.join(dir, header))) ?? null;
 }
 
@@ -250,8 +255,8 @@ const cudart = existsSync(path.join(cuda.lib, 'libcudart_static.a')) ? ['-lcudar
 ok &&= run(cxx, ['-shared', '-o', addonPath, ...objects, `-L${cuda.lib}`, ...cudart, '-ldl', '-lpthread'], log);
 
 // The header check, where the vendors' headers exist (the GPU machine's pip wheels, a full CUDA install).
-const cudnnInclude = findVendorInclude('cudnn.h', 'CUDNN_INCLUDE_DIR', 'cudnn');
-const cublasInclude = findVendorInclude('cublas_api.h', 'CUBLAS_INCLUDE_DIR', 'cublas');
+const cudnnInclude = findVendorInclude('cudnn.h', 'CUDNN_INCLUDE_DIR');
+const cublasInclude = findVendorInclude('cublas_api.h', 'CUBLAS_INCLUDE_DIR');
 let headerCheck = 'header check skipped (cudnn.h or cublas_api.h not found)';
 if (ok && cudnnInclude && cublasInclude) {
   const checked = run(cxx, ['-std=c++17', '-fsyntax-only', `-I${cudnnInclude}`, `-I${cublasInclude}`, `-I${cuda.include}`, path.join(sourceDir, 'check_headers.cc')], log);

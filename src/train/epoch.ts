@@ -75,6 +75,12 @@ export interface EpochResult {
 
 export const DEFAULT_READ_LAG = 4;
 
+/** The one check of a read lag, for callers that validate their options before any work starts. */
+export function checkReadLag(lag: number): number {
+  if (!Number.isInteger(lag) || lag < 0) throw new RangeError(`readLag must be a non-negative integer, got ${lag}`);
+  return lag;
+}
+
 type ReadTensor = (tensor: tf.Tensor) => Promise<tf.TypedArray>;
 
 /**
@@ -90,7 +96,7 @@ export class LaggedReads<T> {
     private readonly onRead: (value: T, data: tf.TypedArray[]) => void | Promise<void>,
     private readonly read: ReadTensor = (t) => t.data(),
   ) {
-    if (!Number.isInteger(lag) || lag < 0) throw new RangeError(`readLag must be a non-negative integer, got ${lag}`);
+    checkReadLag(lag);
   }
 
   get pending(): number {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { selectBackend } from '../backend/select.js';
 import { InfoBatch, type InfoBatchOptions } from '../infobatch/index.js';
-import { runEpoch, type BatchRead, type EpochRunner } from './epoch.js';
+import { checkReadLag, DEFAULT_READ_LAG, runEpoch, type BatchRead, type EpochRunner } from './epoch.js';
 import { dataSource, type DataSource, type FitData } from './fit-data.js';
 import { LOSS_NAMES, PER_SAMPLE_LOSSES, type LossName } from './loss.js';
 import type { StepPosition } from './schedule.js';
@@ -187,8 +187,7 @@ export async function fit(model: tfl.LayersModel, data: FitData, options: FitOpt
   if (model.outputs.length !== 1) throw new RangeError(`fit trains models with one output; this one has ${model.outputs.length}`);
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
-  const readLag = options.readLag ?? 4;
-  if (!Number.isInteger(readLag) || readLag < 0) throw new RangeError(`readLag must be a non-negative integer, got ${readLag}`);
+  const readLag = checkReadLag(options.readLag ?? DEFAULT_READ_LAG);
   const evalBatchSize = options.evalBatchSize ?? Math.max(options.batchSize, 256);
   if (!Number.isInteger(evalBatchSize) || evalBatchSize <= 0) throw new RangeError(`evalBatchSize must be a positive integer, got ${evalBatchSize}`);
   const loss = perSampleLoss(options);

@@ -84,8 +84,9 @@ function matmul(args: Parameters<CudaKernel>[0]): tf.TensorInfo | undefined {
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return undefined;
   const s = matmulShapes(a, b, transposeA, transposeB);
   if (!s.ok) return undefined;
-  const out = args.backend.makeOutput(s.outShape, 'float32');
-  args.backend.addon.matmul(args.backend.ptr(a), args.backend.ptr(b), args.backend.ptr(out), s.batchA, s.batchB, s.m, s.n, s.k, transposeA, transposeB);
+  const backend = args.backend;
+  const out = backend.makeOutput(s.outShape, 'float32');
+  backend.addon.matmul(backend.ptr(a), backend.ptr(b), backend.ptr(out), s.batchA, s.batchB, s.m, s.n, s.k, transposeA, transposeB);
   return out;
 }
 
@@ -170,11 +171,12 @@ export const NN_KERNELS: Record<string, CudaKernel> = {
     const info = conv2dInfo(args, x.shape, filterShape);
     if (!supportedConv(info, x, dy)) return undefined;
     const { shape, paddings } = convShape(info);
-    const source = paddings ? padTensor(args.backend, x, paddings) : x;
-    const dfilter = args.backend.makeOutput(filterShape, 'float32');
-    const [sx, sdy] = [args.backend.stored(source), args.backend.stored(dy)];
-    args.backend.addon.conv2dBackpropFilter(sx.ptr, sdy.ptr, args.backend.ptr(dfilter), shape, bf16Mask(sx.bf16, sdy.bf16));
-    if (source !== x) args.backend.disposeIntermediate(source);
+    const b = args.backend;
+    const source = paddings ? padTensor(b, x, paddings) : x;
+    const dfilter = b.makeOutput(filterShape, 'float32');
+    const [sx, sdy] = [b.stored(source), b.stored(dy)];
+    b.addon.conv2dBackpropFilter(sx.ptr, sdy.ptr, b.ptr(dfilter), shape, bf16Mask(sx.bf16, sdy.bf16));
+    if (source !== x) b.disposeIntermediate(source);
     return dfilter;
   },
   BatchMatMul: matmul,
