@@ -137,17 +137,18 @@ async function main(): Promise<number> {
   mkdirSync(join(folder, 'bin'), { recursive: true });
   mkdirSync(outDir, { recursive: true });
 
-  // The canvas addon (a native module) only draws figures, which the GPU check never does: a stub that
-  // says so keeps it out of the hand-over without breaking the CLI's other commands.
-  const stubCanvas: Plugin = {
-    name: 'stub-canvas',
+  // Figures need the canvas addon (a 35 MiB native module) and the bundled font, which would crowd the
+  // carry limit; the GPU machine has no use for them, as its logs come back and `infobatch visualize` draws
+  // them here. Our PNG module is replaced by one that says so, which the report passes on as its warning.
+  const stubFigures: Plugin = {
+    name: 'stub-figures',
     setup(bundler) {
-      bundler.onResolve({ filter: /^@napi-rs\/canvas$/ }, () => ({ path: 'canvas', namespace: 'stub' }));
+      bundler.onResolve({ filter: /[\\/]chart-png\.js$/ }, () => ({ path: 'chart-png', namespace: 'stub' }));
       bundler.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
         loader: 'js',
         contents:
-          "const unavailable = () => { throw new Error('figures are not part of the GPU-check bundle; use an npm install of infobatch'); };" +
-          'export const createCanvas = unavailable; export const GlobalFonts = { registerFromPath: unavailable };',
+          "export const FONT_FAMILY = 'DejaVu Sans';" +
+          "export const renderChartPng = () => { throw new Error('the GPU-check bundle draws no figures'); };",
       }));
     },
   };
@@ -162,7 +163,7 @@ async function main(): Promise<number> {
       target: 'node20',
       // Optional native backends, absent here; the bundle reports them as not installed.
       external: ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
-      plugins: [stubCanvas],
+      plugins: [stubFigures],
       // tfjs-backend-cpu's package.json lists only its ESM files as having side effects, so esbuild would
       // drop the CommonJS import that registers the backend.
       ignoreAnnotations: true,

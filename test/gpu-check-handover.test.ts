@@ -102,6 +102,50 @@ describe('the GPU check hand-over', { skip }, () => {
     assert.match(tests.stdout, /^# cuda GPU tests skipped: the cuda addon is not built \(/m);
   });
 
+  it('gpu-real-run.sh stops the sweep at its limit leaving the run resumable, and the same call resumes it and brings back the logs and records', () => {
+    // The real run of a GPU session, shrunk: 3 epochs of 128 images per run. The first call's 15 s end
+    // inside the sweep (each epoch takes seconds on the emulation): in the baseline's first epoch, which the
+    // next call trains again, or later, which it resumes. The second call finishes both runs.
+    const realRun = (out: string, seconds: number) => {
+      mkdirSync(out);
+      const started = performance.now();
+      const call = run('bash', [join(handover, 'gpu-real-run.sh')], {
+        OUT: out, GPU_RUN_SECONDS: String(seconds), GPU_RUN_MODEL: 'ResNetTiny', GPU_RUN_BATCH: '32', GPU_RUN_EPOCHS: '3', GPU_RUN_ARGS: '--train_limit 128 --test_limit 64',
+      }, (seconds + 120) * 1000);
+      const log = readFileSync(join(out, 'gpu-real-run.log'), 'utf8');
+      const archived = spawnSync('tar', ['tzf', join(out, 'gpu-real-run.tar.gz')], { encoding: 'utf8' }).stdout.split('\n').filter((n) => n && !n.endsWith('/'));
+      return { call, log, archived, seconds: (performance.now() - started) / 1000 };
+    };
+    const names = ['fashion-mnist_resnettiny_baseline_b32', 'fashion-mnist_resnettiny_infobatch_r_0_5_b32'];
+    const status = (name: string) => {
+      const record = join(dir, 'work', 'saved_models', name, 'run.json');
+      return existsSync(record) ? (JSON.parse(readFileSync(record, 'utf8')) as { status: string }).status : null;
+    };
+
+    const stopped = realRun(join(dir, 'real-1'), 15);
+    assert.equal(stopped.call.status, 124, stopped.call.stdout + stopped.call.stderr);
+    assert.match(stopped.call.stdout, /^gpu-real-run: stopped after 15s; the same call resumes$/m);
+    assert.ok(stopped.seconds < 15 + 30, `the sweep outlived its limit and the 30 s grace: ${stopped.seconds.toFixed(0)} s`);
+    assert.match(stopped.log, /^sweep interrupted: run the same sweep command again to continue/m);
+    const interrupted = names.find((name) => status(name) === 'interrupted');
+    assert.ok(interrupted, `no run record says interrupted\n${stopped.log}`);
+    assert.ok(stopped.archived.includes(`saved_models/${interrupted}/run.json`), stopped.archived.join('\n'));
+    assert.ok(!stopped.archived.some((name) => name.endsWith('model.json') || name.includes('checkpoint')), 'the archive must not carry the models');
+
+    const resumed = realRun(join(dir, 'real-2'), 300);
+    assert.equal(resumed.call.status, 0, resumed.log);
+    assert.match(resumed.log, new RegExp(`^  ${interrupted}: (interrupted, resume|stopped before its first epoch finished, start again)$`, 'm'));
+    assert.match(resumed.log, /^\| InfoBatch r = 0\.5, δ = 0\.875 \| /m);
+    assert.match(resumed.log, /^warning: figures not written \(the GPU-check bundle draws no figures\)/m);
+    for (const name of names) {
+      assert.ok(resumed.archived.includes(`logs/${name}.csv`) && resumed.archived.includes(`saved_models/${name}/run.json`), resumed.archived.join('\n'));
+      // Every epoch once, whether the run went on from its checkpoint or started again.
+      const epochs = readFileSync(join(dir, 'work', 'logs', `${name}.csv`), 'utf8').trim().split('\n').slice(1).map((line) => line.split(',')[0]);
+      assert.deepEqual(epochs, ['1', '2', '3'], name);
+    }
+    assert.ok(resumed.archived.includes('figures/report.md'));
+  });
+
   it('gpu-check-cuda.sh stops a step at the deadline, skips what there is no time for, and still prints the summary', () => {
     // 80 s: the tests (which take minutes on the emulation) start, as 65 s are left after the 15 s reserve,
     // and are stopped there; every step after them says it was skipped; the summary still comes.

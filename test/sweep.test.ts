@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError, DEFAULT_CONFIG, type TrainConfig } from '../src/config.js';
 import { sweepRequestFromArgs } from '../src/cli/sweep.js';
 import { executeSweep, type Trainer } from '../src/sweep/execute.js';
-import { configDifferences, parseRatios, parseSeeds, planSweep, sweepConfigs, type SweepRequest } from '../src/sweep/plan.js';
+import { configDifferences, describePlan, parseRatios, parseSeeds, planSweep, sweepConfigs, type SweepRequest } from '../src/sweep/plan.js';
+import { runPaths } from '../src/runs/index.js';
 import type { TrainOptions } from '../src/train/trainer.js';
 import { writeFakeRun, tempRunDirs } from './report-fixtures.js';
 
@@ -27,10 +28,12 @@ const BASE = 'fashion-mnist_resnettiny_baseline_b128';
 const R3 = 'fashion-mnist_resnettiny_infobatch_r_0_3_b128';
 const R5 = 'fashion-mnist_resnettiny_infobatch_r_0_5_b128';
 
+type TrainerCall = { name: string; resume: boolean; overwrite?: true };
+
 /** Stands in for runTraining: records the call and writes a finished run's files as the trainer would. */
-function fakeTrainer(calls: { name: string; resume: boolean }[]): Trainer {
+function fakeTrainer(calls: TrainerCall[]): Trainer {
   return async (config: TrainConfig, options: TrainOptions) => {
-    calls.push({ name: config.experimentName, resume: options.resume ?? false });
+    calls.push({ name: config.experimentName, resume: options.resume ?? false, ...(options.overwrite ? { overwrite: true as const } : {}) });
     writeFakeRun(
       { logDir: options.logDir!, modelDir: options.modelDir! },
       { name: config.experimentName, ratio: config.useInfoBatch ? config.ratio : 0, epochs: config.epochs, seed: config.seed, config },
@@ -129,7 +132,7 @@ describe('running a sweep', () => {
     writeFakeRun(dirs, { name: BASE, config: { ...base, useInfoBatch: false, experimentName: BASE } });
     writeFakeRun(dirs, { name: R3, ratio: 0.3, logged: 4, config: { ...base, ratio: 0.3, experimentName: R3 } });
     mkdirSync(path.join(dirs.modelDir, R3, 'checkpoint'));
-    const calls: { name: string; resume: boolean }[] = [];
+    const calls: TrainerCall[] = [];
     const lines: string[] = [];
     const { report } = await executeSweep(planSweep(request(), dirs), { ...dirs, trainer: fakeTrainer(calls), log: (line) => lines.push(line) });
     assert.ok(report !== null);
@@ -151,7 +154,7 @@ describe('running a sweep', () => {
 
   test('seeds: the report averages them', async () => {
     const dirs = freshDirs();
-    const calls: { name: string; resume: boolean }[] = [];
+    const calls: TrainerCall[] = [];
     const { report } = await executeSweep(planSweep(request({ ratios: [0.5], seeds: [0, 1] }), dirs), {
       ...dirs, trainer: fakeTrainer(calls), log: () => {},
     });
@@ -163,7 +166,7 @@ describe('running a sweep', () => {
 
   test('a figure that cannot be written is a warning: the runs and the report stay', async () => {
     const dirs = freshDirs();
-    const calls: { name: string; resume: boolean }[] = [];
+    const calls: TrainerCall[] = [];
     const lines: string[] = [];
     // A folder where a figure's file should go: writing it fails.
     mkdirSync(path.join(dirs.figureDir, `${R5}_loss.png`), { recursive: true });
@@ -173,9 +176,34 @@ describe('running a sweep', () => {
     assert.equal(lines.filter((line) => /^warning: figures not written \(.+\); the report is in .*report\.md, and `infobatch visualize` draws them later$/.test(line)).length, 1, lines.join('\n'));
   });
 
+  test('a run stopped in its first epoch is trained again; one with a logged epoch but no checkpoint is not guessed at', async () => {
+    const dirs = freshDirs();
+    // What the trainer leaves when Ctrl-C or a time limit stops it in epoch 1: its record (no epoch counted), no log, no checkpoint.
+    writeFakeRun(dirs, { name: BASE, logged: 1, config: { ...base, useInfoBatch: false, experimentName: BASE } });
+    const paths = runPaths(BASE, dirs);
+    const record = JSON.parse(readFileSync(paths.record, 'utf8')) as Record<string, unknown>;
+    writeFileSync(paths.record, JSON.stringify({ ...record, status: 'interrupted', samplesTrained: 0, samplesFull: 0 }));
+    rmSync(paths.log);
+    const plan = planSweep(request({ ratios: [0.5] }), dirs);
+    assert.deepEqual(plan.map((run) => [run.name, run.action]), [[BASE, 'restart'], [R5, 'start']]);
+    assert.deepEqual(describePlan(plan), [`  ${BASE}: stopped before its first epoch finished, start again`, `  ${R5}: train`]);
+    const calls: TrainerCall[] = [];
+    const lines: string[] = [];
+    await executeSweep(plan, { ...dirs, trainer: fakeTrainer(calls), log: (line) => lines.push(line) });
+    assert.deepEqual(calls, [{ name: BASE, resume: false, overwrite: true }, { name: R5, resume: false }]);
+    assert.ok(lines.includes(`sweep: training again ${BASE} (1 of 2)`), lines.join('\n'));
+
+    // A log with an epoch in it (a record not yet updated, say) keeps the files and stops the sweep instead.
+    const logged = freshDirs();
+    writeFakeRun(logged, { name: BASE, logged: 1, config: { ...base, useInfoBatch: false, experimentName: BASE } });
+    const loggedRecord = runPaths(BASE, logged).record;
+    writeFileSync(loggedRecord, JSON.stringify({ ...(JSON.parse(readFileSync(loggedRecord, 'utf8')) as object), status: 'interrupted', samplesFull: 0 }));
+    assert.throws(() => planSweep(request({ ratios: [0.5] }), logged), /stopped before its first checkpoint, so it cannot be resumed/);
+  });
+
   test('a failing run stops the sweep; the finished ones are kept for the next try', async () => {
     const dirs = freshDirs();
-    const calls: { name: string; resume: boolean }[] = [];
+    const calls: TrainerCall[] = [];
     const working = fakeTrainer(calls);
     const failing: Trainer = async (config, options) => {
       if (config.experimentName === R3) throw new Error('out of memory');

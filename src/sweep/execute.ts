@@ -41,13 +41,15 @@ export interface SweepResult {
 export async function executeSweep(plan: readonly PlannedRun[], options: SweepRunOptions): Promise<SweepResult> {
   const { log } = options;
   const diverged = plan.filter((run) => run.action === 'diverged').map((run) => run.name);
-  const toTrain = plan.filter((run) => run.action === 'resume' || run.action === 'start');
+  const verbs: Partial<Record<PlannedRun['action'], string>> = { resume: 'resuming', restart: 'training again', start: 'training' };
+  const toTrain = plan.filter((run) => verbs[run.action] !== undefined);
   for (const [index, run] of toTrain.entries()) {
-    log(`sweep: ${run.action === 'resume' ? 'resuming' : 'training'} ${run.name} (${index + 1} of ${toTrain.length})`);
+    log(`sweep: ${verbs[run.action]} ${run.name} (${index + 1} of ${toTrain.length})`);
     let summary: unknown;
     try {
       summary = await options.trainer(run.config, {
         resume: run.action === 'resume',
+        overwrite: run.action === 'restart',
         log,
         logDir: options.logDir,
         modelDir: options.modelDir,
@@ -60,7 +62,7 @@ export async function executeSweep(plan: readonly PlannedRun[], options: SweepRu
       continue;
     }
     if ((summary as { status?: string } | undefined)?.status === 'interrupted') {
-      log('sweep interrupted: run the same sweep command again to continue (complete runs are skipped, this one resumes)');
+      log('sweep interrupted: run the same sweep command again to continue (complete runs are skipped; this one resumes, or starts again if no epoch of it had finished)');
       return { report: null, diverged, interrupted: true };
     }
   }

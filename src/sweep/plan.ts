@@ -4,12 +4,15 @@
  * (resume from its checkpoint) or is new (start). Everything is checked before any training starts,
  * so a sweep never fails an hour in on something it could have seen at the start.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError, experimentNameFor, prunes, validateConfig, type TrainConfig } from '../config.js';
-import { checkpointExists, readRunRecord, runPaths, type RunDirs } from '../runs/index.js';
+import { checkpointExists, parseEpochLog, readRunRecord, runPaths, type RunDirs, type RunRecord } from '../runs/index.js';
 
-/** diverged: its loss became non-finite; left as it is (resuming would diverge again). */
-export type SweepAction = 'skip' | 'diverged' | 'resume' | 'start';
+/**
+ * diverged: its loss became non-finite; left as it is (resuming would diverge again). restart: it was
+ * stopped before its first epoch finished, so nothing of it but its record exists; it starts again.
+ */
+export type SweepAction = 'skip' | 'diverged' | 'resume' | 'restart' | 'start';
 
 export interface PlannedRun {
   name: string;
@@ -126,6 +129,9 @@ export function planSweep(request: SweepRequest, dirs: RunDirs): PlannedRun[] {
     if (record.status === 'complete') return { name, config: saved, action: 'skip', ratio, seed };
     if (record.status === 'diverged') return { name, config: saved, action: 'diverged', ratio, seed };
     if (!checkpointExists(paths.checkpoint)) {
+      // A sweep stopped (Ctrl-C, a time limit) in a run's first epoch is continued by running it again: that
+      // run has no results to lose, so it starts over. One with a logged epoch but no checkpoint is not guessed at.
+      if (finishedNoEpoch(record, paths.log)) return { name, config, action: 'restart', ratio, seed };
       throw new ConfigError(
         `run "${name}" stopped before its first checkpoint, so it cannot be resumed; ` +
           `delete ${paths.log} and ${runDir} and run the sweep again`,
@@ -135,11 +141,23 @@ export function planSweep(request: SweepRequest, dirs: RunDirs): PlannedRun[] {
   });
 }
 
+/** True when the run's record and log show no finished epoch (the trainer writes both at each epoch's end). */
+function finishedNoEpoch(record: RunRecord, log: string): boolean {
+  if (record.samplesFull !== 0) return false;
+  if (!existsSync(log)) return true;
+  try {
+    return parseEpochLog(readFileSync(log, 'utf8'), log).rows.length === 0;
+  } catch {
+    return false;
+  }
+}
+
 export function describePlan(plan: readonly PlannedRun[]): string[] {
   const verb: Record<SweepAction, string> = {
     skip: 'complete, skip',
     diverged: 'diverged, skip (train it again with --overwrite and a lower --max_lr)',
     resume: 'interrupted, resume',
+    restart: 'stopped before its first epoch finished, start again',
     start: 'train',
   };
   return plan.map((run) => `  ${run.name}: ${verb[run.action]}`);
