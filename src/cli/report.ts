@@ -45,11 +45,11 @@ interface ReportArgs extends RunDirArgs {
 
 export const reportCommand: CommandModule<object, ReportArgs> = {
   command: 'report [names..]',
-  describe: 'Table of best accuracy, training time and samples saved (baseline first; mean ± std over seeds)',
+  describe: 'table of best accuracy, training time and samples saved (baseline first; mean ± std over seeds)',
   builder: (yargs) =>
     yargs
       .options({ ...RUN_DIR_OPTIONS, ...FIGURE_DIR_OPTIONS })
-      .positional('names', { type: 'string', array: true, describe: 'Run (experiment) names; default: every run in --log_dir' })
+      .positional('names', { type: 'string', array: true, describe: 'run (experiment) names; default: every run in --log_dir' })
       .option('format', { type: 'string', choices: REPORT_FORMATS, default: 'md', describe: 'md (Markdown table), csv or json' })
       .option('write', { type: 'boolean', default: true, describe: 'Also write <figure_dir>/report.<format> (--no-write to only print)' })
       .example('$0 report', 'every run in logs/')

@@ -65,7 +65,7 @@ const { model, train_batch_size, num_epoch, delta, max_lr, weight_decay, label_s
 
 export const sweepCommand: CommandModule<object, SweepArgs> = {
   command: 'sweep',
-  describe: 'Train the baseline and InfoBatch at several pruning ratios (and seeds), then write the report and figures',
+  describe: 'train the baseline and InfoBatch at several pruning ratios (and seeds), then write the report and figures',
   builder: (yargs) =>
     yargs
       .option('ratios', { type: 'string', default: '0.3,0.5,0.7', describe: 'comma-separated InfoBatch pruning ratios; a baseline is always trained too' })

@@ -82,7 +82,7 @@ interface VisualizeArgs extends RunDirArgs, FigureArgs {
 
 export const visualizeCommand: CommandModule<object, VisualizeArgs> = {
   command: 'visualize',
-  describe: 'Plot loss, test accuracy and samples per epoch of InfoBatch run(s) against the baseline (PNGs in --figure_dir)',
+  describe: 'plot loss, test accuracy and samples per epoch of InfoBatch run(s) against the baseline (PNGs in --figure_dir)',
   builder: (yargs) =>
     yargs
       .options({ ...RUN_DIR_OPTIONS, ...FIGURE_DIR_OPTIONS, ...FIGURE_SIZE_OPTIONS })
