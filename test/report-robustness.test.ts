@@ -9,11 +9,11 @@ import { SilentExit } from '../src/cli/errors.js';
 import { executeSweep, type Trainer } from '../src/sweep/execute.js';
 import { selectRuns } from '../src/cli/visualize.js';
 import { formatReport } from '../src/report/format.js';
-import { loadRun } from '../src/runs/index.js';
+import { loadRun, runPaths } from '../src/runs/index.js';
 import { planSweep } from '../src/sweep/plan.js';
 import { buildReport } from '../src/report/table.js';
 import { DivergenceError } from '../src/train/divergence.js';
-import { writeFakeRun, tempRunDirs } from './report-fixtures.js';
+import { logText, writeFakeRun, tempRunDirs } from './report-fixtures.js';
 
 /** Issue 11, reports: a bad run never blocks the others; means only over finished runs of distinct seeds; load-aware timing. */
 const freshDirs = tempRunDirs('infobatch-report-robust-');
@@ -116,5 +116,22 @@ describe('times under load', () => {
     assert.match(sections[0]!.timingWarning ?? '', /^timings not comparable: the machine's load changed \(the same full-data epochs took 10\.00 to 15\.00 s per 1,000 samples/);
     assert.match(formatReport(sections, 'md'), /\*\*timings not comparable/);
     assert.match(formatReport(sections, 'csv'), /,false\n/);
+  });
+
+  test("load that came and went during one run warns too, though each run's mean speed looks alike", () => {
+    const dirs = freshDirs();
+    // The baseline's epochs 3 and 4 ran 1.4× slower (another job came and went): its total time, and so the
+    // saving InfoBatch seems to make, moved with them, while its mean full-data rate is within 25 % of the other run's.
+    const rows = writeFakeRun(dirs, { name: BASE, secondsPerSample: 0.01 });
+    let elapsed = 0;
+    for (const row of rows) {
+      if (row.epoch === 3 || row.epoch === 4) row.epochSeconds *= 1.4;
+      elapsed += row.epochSeconds;
+      row.elapsedSeconds = elapsed;
+    }
+    writeFileSync(runPaths(BASE, dirs).log, logText(rows));
+    writeFakeRun(dirs, { name: IB, ratio: 0.5, secondsPerSample: 0.01 });
+    const [section] = buildReport([BASE, IB].map((name) => loadRun(name, dirs)));
+    assert.match(section!.timingWarning ?? '', /the same full-data epochs took 10\.00 to 14\.00 s per 1,000 samples/);
   });
 });

@@ -27,8 +27,9 @@ export interface RunSummary {
   annealStartEpoch: number | null;
   /** Training seconds per 1,000 samples trained: a rate that pruning does not change, only the machine. */
   secondsPer1k: number;
-  /** The same over the run's full-data epochs only (none pruned); null if it has none. */
-  fullDataSecondsPer1k: number | null;
+  /** The same for each of the run's full-data epochs (none pruned), in order; they train the same samples,
+   *  so on an unchanged machine they take the same time. */
+  fullDataEpochSecondsPer1k: number[];
 }
 
 export function summarizeRun(run: LoadedRun): RunSummary {
@@ -36,16 +37,12 @@ export function summarizeRun(run: LoadedRun): RunSummary {
   let samplesTrained = 0;
   let samplesFull = 0;
   let bestAcc = -Infinity;
-  let fullSeconds = 0;
-  let fullSamples = 0;
+  const fullDataRates: number[] = [];
   for (const row of run.rows) {
     samplesTrained += row.samples;
     samplesFull += row.samples + row.pruned;
     bestAcc = Math.max(bestAcc, row.testAcc);
-    if (row.pruned === 0) {
-      fullSeconds += row.epochSeconds;
-      fullSamples += row.samples;
-    }
+    if (row.pruned === 0 && row.samples > 0 && row.epochSeconds > 0) fullDataRates.push((1000 * row.epochSeconds) / row.samples);
   }
   const epochsPlanned = run.record?.config.epochs ?? null;
   const complete = run.record ? run.record.status === 'complete' && run.rows.length >= run.record.config.epochs : null;
@@ -62,7 +59,7 @@ export function summarizeRun(run: LoadedRun): RunSummary {
     complete,
     annealStartEpoch: annealStartOf(run),
     secondsPer1k: samplesTrained > 0 ? (1000 * last.elapsedSeconds) / samplesTrained : 0,
-    fullDataSecondsPer1k: fullSamples > 0 ? (1000 * fullSeconds) / fullSamples : null,
+    fullDataEpochSecondsPer1k: fullDataRates,
   };
 }
 
@@ -93,8 +90,8 @@ export interface ReportRow {
   minutes: Stat;
   secondsPer1k: Stat;
   savedPercent: Stat;
-  /** Per averaged run: training seconds per 1,000 samples over its full-data epochs (null: none). */
-  fullDataSecondsPer1k: (number | null)[];
+  /** Training seconds per 1,000 samples of every full-data epoch of the averaged runs. */
+  fullDataEpochSecondsPer1k: number[];
   /** Mean best accuracy minus the baseline's, percentage points; null for the baseline or without one. */
   deltaAccPoints: number | null;
   /** Mean training time relative to the baseline's, percent (negative = faster); null likewise. */
@@ -112,8 +109,8 @@ export interface ReportSection {
   baseline: string | null;
   rows: ReportRow[];
   /**
-   * Set when the section's runs trained their full-data epochs at speeds more than TIMING_SPREAD apart: the
-   * machine's load changed between runs, so their times are not comparable.
+   * Set when the full-data epochs of the section's runs ran at speeds more than TIMING_SPREAD apart: the
+   * machine's load changed between or during runs, so their times are not comparable.
    */
   timingWarning: string | null;
 }
@@ -168,7 +165,9 @@ export function buildReport(runs: readonly LoadedRun[]): ReportSection[] {
 }
 
 function timingWarningOf(rows: readonly ReportRow[]): string | null {
-  const rates = rows.flatMap((row) => row.fullDataSecondsPer1k).filter((rate): rate is number => rate !== null && rate > 0);
+  // Epoch by epoch, not per run: load that came and went during one run shows too (its total time moved
+  // with it), as does a large one-time cost in a run's first epochs.
+  const rates = rows.flatMap((row) => row.fullDataEpochSecondsPer1k);
   if (rates.length < 2) return null;
   const fastest = Math.min(...rates);
   const slowest = Math.max(...rates);
@@ -230,7 +229,7 @@ function summarizeGroup(group: string, members: LoadedRun[]): ReportRow {
     bestAcc: meanStd(summaries.map((summary) => summary.bestAcc)),
     minutes: meanStd(summaries.map((summary) => summary.minutes)),
     secondsPer1k: meanStd(summaries.map((summary) => summary.secondsPer1k)),
-    fullDataSecondsPer1k: summaries.map((summary) => summary.fullDataSecondsPer1k),
+    fullDataEpochSecondsPer1k: summaries.flatMap((summary) => summary.fullDataEpochSecondsPer1k),
     savedPercent: meanStd(summaries.map((summary) => summary.savedPercent)),
     deltaAccPoints: null,
     deltaMinutesPercent: null,
