@@ -21,7 +21,7 @@ import { PRECISIONS, type Precision } from '../src/config.js';
 import { buildModel, isModelName, MODEL_NAMES, type ModelName } from '../src/models/registry.js';
 import { makeTrainStep } from './gpu-check-train-step.js';
 
-const ZERO_STATS: CudaStats = { dispatches: 0, uploads: 0, downloads: 0, bytesInUse: 0, bytesReserved: 0, peakBytesInUse: 0, pinnedBytes: 0, deviceFreeBytes: 0, deviceTotalBytes: 0 };
+const ZERO_STATS: CudaStats = { dispatches: 0, uploads: 0, downloads: 0, bytesInUse: 0, bytesReserved: 0, peakBytesInUse: 0, pinnedBytes: 0, preparedFilters: 0, deviceFreeBytes: 0, deviceTotalBytes: 0 };
 
 /** Bytes the backend holds in device memory now, and the most since the last reset. */
 class DeviceBytes {

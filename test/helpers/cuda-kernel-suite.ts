@@ -145,6 +145,29 @@ describe(title, { skip: options.skip }, () => {
     });
   }
 
+  it("a filter is put in cuDNN's layout once per buffer and forgotten as the buffer is freed (its memory may hold the next filter)", async () => {
+    await tf.setBackend('cuda');
+    const x = t([2, 8, 8, 4], 61) as tf.Tensor4D;
+    const kept = addon.stats().preparedFilters;
+    const old = t([3, 3, 4, 6], 62) as tf.Tensor4D;
+    for (let call = 0; call < 3; call++) tf.dispose(tf.conv2d(x, old, 1, 'same'));
+    const prepared = addon.stats().preparedFilters - kept;
+    // One per layout the search timed (NHWC, NCHW), however many calls.
+    assert.ok(prepared >= 1 && prepared <= 2, `${prepared} prepared copies of one filter`);
+    old.dispose();
+    assert.equal(addon.stats().preparedFilters, kept);
+    const values = random(3 * 3 * 4 * 6, 63);
+    const next = tf.tensor4d(values, [3, 3, 4, 6]);
+    const got = tf.conv2d(x, next, 1, 'same');
+    const gotValues = await got.data();
+    const xValues = await x.data();
+    await tf.setBackend('cpu');
+    const want = tf.tidy(() => tf.conv2d(tf.tensor4d(xValues, [2, 8, 8, 4]), tf.tensor4d(values, [3, 3, 4, 6]), 1, 'same').dataSync());
+    await tf.setBackend('cuda');
+    assert.ok(relativeError(gotValues, want) <= 1e-5, 'the convolution used the old filter');
+    tf.dispose([x, next, got]);
+  });
+
   it('the convolution layout mode is checked', () => {
     assert.throws(() => addon.setConvLayout(3), /convolution layout must be 0 \(auto\), 1 \(NHWC\) or 2 \(NCHW\)/);
   });

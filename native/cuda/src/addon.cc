@@ -153,7 +153,10 @@ Napi::Value Malloc(const Napi::CallbackInfo &info) {
 
 Napi::Value Free(const Napi::CallbackInfo &info) {
   return guarded(info, [&]() -> Napi::Value {
-    readyRuntime().release(pointerOf(info[0]));
+    Runtime &rt = readyRuntime();
+    void *ptr = pointerOf(info[0]);
+    forgetPreparedFilter(ptr);  // before the buffer can be handed out again, as another tensor
+    rt.release(ptr);
     return info.Env().Undefined();
   });
 }
@@ -570,6 +573,7 @@ Napi::Value Stats(const Napi::CallbackInfo &info) {
     out.Set("bytesReserved", static_cast<double>(memory.reserved));
     out.Set("peakBytesInUse", static_cast<double>(memory.peakInUse));
     out.Set("pinnedBytes", static_cast<double>(rt.pinned.totalBytes()));
+    out.Set("preparedFilters", static_cast<double>(preparedFilterCount()));
     out.Set("deviceFreeBytes", static_cast<double>(freeBytes));
     out.Set("deviceTotalBytes", static_cast<double>(totalBytes));
     return out;

@@ -12,6 +12,7 @@
 // heuristic choice (no benchmark) and is searched when it comes again. InfoBatch's pruned epochs end with
 // a partial batch of a new size each epoch: that batch must not pay a search each time.
 #include <cfloat>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -211,6 +212,20 @@ float gpuMs(Body body) {
 
 // ---- operands in the plan's layout and precision
 
+/**
+ * Filters as cuDNN reads them (KRSC, or KCRS for NCHW; bf16 in bf16), kept per filter buffer until the
+ * backend frees that buffer (forgetPreparedFilter). The backend's tensors never change once written (the
+ * SGD update writes new ones), so one preparation serves a step's forward call and its input gradient, and
+ * every batch of an evaluation; without it each call transposed (and in bf16 converted) its filter again.
+ */
+using PreparedKey = std::tuple<const void *, int, int>;  // the filter buffer, layout, precision
+using PreparedFilters = std::map<PreparedKey, std::unique_ptr<Scratch>>;
+/** Never destroyed: at exit its buffers would go back to a runtime (and device) already torn down. */
+PreparedFilters &preparedFilters() {
+  static auto *filters = new PreparedFilters();
+  return *filters;
+}
+
 void transposed(const float *src, float *dst, long long batch, long long rows, long long cols) {
   Runtime &rt = runtime();
   rt.launched(launchBatchedTranspose(rt.stream, src, dst, batch, rows, cols), "layout transpose");
@@ -261,18 +276,28 @@ struct Operands {
     }
     return asPrecision(v, size, p);
   }
-  /** An HWIO filter [rs, c, k] as KRSC [k, rs, c], or KCRS [k, c, rs] for NCHW. */
+  /** An HWIO filter [rs, c, k] as KRSC [k, rs, c], or KCRS [k, c, rs] for NCHW, in the precision: prepared
+   *  once per filter buffer (see preparedFilters). */
   const void *filter(const float *f, const ConvShape &s, ConvLayout layout, Precision p) {
-    long long rs = (long long)s.kh * s.kw, c = s.c, k = s.k;
-    float *krsc = floats(rs * c * k);
+    PreparedKey key{f, (int)layout, (int)p};
+    if (auto found = preparedFilters().find(key); found != preparedFilters().end()) return found->second->ptr;
+    long long rs = (long long)s.kh * s.kw, c = s.c, k = s.k, size = rs * c * k;
+    bool nchw = layout == ConvLayout::Nchw, bf16 = p == Precision::Bf16;
+    auto prepared = std::make_unique<Scratch>((size_t)size * (bf16 ? 2 : 4));
+    // Each step writes the next buffer; the last one is the prepared filter, the others temporaries.
+    float *krsc = nchw || bf16 ? floats(size) : static_cast<float *>(prepared->ptr);
     transposed(f, krsc, 1, rs * c, k);
     const float *v = krsc;
-    if (layout == ConvLayout::Nchw) {
-      float *kcrs = floats(rs * c * k);
+    if (nchw) {
+      float *kcrs = bf16 ? floats(size) : static_cast<float *>(prepared->ptr);
       transposed(krsc, kcrs, k, rs, c);
       v = kcrs;
     }
-    return asPrecision(v, rs * c * k, p);
+    if (bf16) {
+      Runtime &rt = runtime();
+      rt.launched(launchToBf16(rt.stream, v, prepared->ptr, size), "to bf16");
+    }
+    return preparedFilters().emplace(key, std::move(prepared)).first->second->ptr;
   }
   /** Where the call writes an activation result for dst (NHWC [n, hw, c], float32 or bfloat16): dst itself
    *  where layout and precision agree with it, else a temporary that finish() converts to float32,
@@ -539,6 +564,13 @@ std::string convAlgorithms() {
   }
   return out;
 }
+
+void forgetPreparedFilter(const void *filter) {
+  PreparedFilters &filters = preparedFilters();
+  filters.erase(filters.lower_bound(PreparedKey{filter, INT_MIN, INT_MIN}), filters.upper_bound(PreparedKey{filter, INT_MAX, INT_MAX}));
+}
+
+size_t preparedFilterCount() { return preparedFilters().size(); }
 
 void clearConvCache() {
   for (auto &[key, plan] : plans) destroyDescriptors(plan);

@@ -19,6 +19,10 @@ struct ConvShape {
 void convForward(const ConvShape &shape, FloatsIn x, const float *filter, FloatsOut y);
 void convBackwardData(const ConvShape &shape, FloatsIn dy, const float *filter, FloatsOut dx);
 void convBackwardFilter(const ConvShape &shape, FloatsIn x, FloatsIn dy, float *dfilter);
+/** Drops what the convolutions keep of a filter buffer (its copy in cuDNN's layout): called as it is freed. */
+void forgetPreparedFilter(const void *filter);
+/** How many prepared filters are kept (the addon's stats). */
+size_t preparedFilterCount();
 /** One line per cached algorithm choice: its shape key, the algorithm, its time and workspace. */
 std::string convAlgorithms();
 void clearConvCache();

@@ -106,6 +106,8 @@ export interface CudaStats {
   bytesReserved: number;
   peakBytesInUse: number;
   pinnedBytes: number;
+  /** Filters kept in cuDNN's layout (and precision), one per filter buffer, layout and precision in use. */
+  preparedFilters: number;
   deviceFreeBytes: number;
   deviceTotalBytes: number;
 }
