@@ -1,7 +1,7 @@
 /**
  * Plans `infobatch sweep`: a baseline and one InfoBatch run per pruning ratio (per seed), named as the
  * reproduction names them, and for each whether it is already complete (skip), was interrupted
- * (resume from its checkpoint) or is new (start). Everything is checked before any training starts,
+ * (resume from its checkpoint, or restart if no epoch of it finished) or is new (start). Everything is checked before any training starts,
  * so a sweep never fails an hour in on something it could have seen at the start.
  */
 import { existsSync, readFileSync } from 'node:fs';

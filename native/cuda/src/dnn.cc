@@ -284,7 +284,7 @@ struct Operands {
     long long rs = (long long)s.kh * s.kw, c = s.c, k = s.k, size = rs * c * k;
     bool nchw = layout == ConvLayout::Nchw, bf16 = p == Precision::Bf16;
     auto prepared = std::make_unique<Scratch>((size_t)size * (bf16 ? 2 : 4));
-    // Each step writes the next buffer; the last one is the prepared filter, the others temporaries.
+    // Each stage (transpose, transpose, convert) writes the next buffer: the last stage's is the prepared filter.
     float *krsc = nchw || bf16 ? floats(size) : static_cast<float *>(prepared->ptr);
     transposed(f, krsc, 1, rs * c, k);
     const float *v = krsc;
