@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { findTorchPython } from './torch-python.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -197,14 +198,6 @@ function runChildProcess(backend: string, model: string, options: Options, argv:
   if (child.status === 0 && parsed) return parsed;
   const timedOut = child.error && (child.error as NodeJS.ErrnoException).code === 'ETIMEDOUT';
   return { backend, model, batch: options.batch, error: timedOut ? `timed out after ${options.timeoutMinutes} min` : errorLine(child.stdout ?? '', child.stderr ?? '', child.status, child.signal) };
-}
-
-function findTorchPython(): { python: string; version: string } | null {
-  for (const python of [process.env.PYTHON, '/usr/bin/python3', 'python3'].filter((p): p is string => Boolean(p))) {
-    const probe = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
-    if (probe.status === 0) return { python, version: probe.stdout.trim() };
-  }
-  return null;
 }
 
 function runTorch(python: string, model: string, options: Options): RunResult {

@@ -12,6 +12,7 @@ channels_last.
 Prints one line `GPU_CHECK {json}` per precision.
 """
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -36,6 +37,17 @@ def set_tf32(enabled):
     else:
         torch.backends.cudnn.allow_tf32 = enabled
         torch.backends.cuda.matmul.allow_tf32 = enabled
+
+
+def mixed_precision(device, precision):
+    """Autocast to bf16 for 'bf16' on the tensors' own device type; nothing otherwise.
+
+    Not torch.autocast('cuda', enabled=False): PyTorch 1.13 asks CUDA whether it supports bf16 even then,
+    which fails on a build without CUDA, so `--device cpu` could not run at all.
+    """
+    if precision != 'bf16':
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def measure(device, precision, batch, warmup, steps, model_name='ResNet18', evaluate=False):
@@ -64,7 +76,7 @@ def measure(device, precision, batch, warmup, steps, model_name='ResNet18', eval
     for i in range(warmup + steps):
         sync()
         start = time.perf_counter()
-        with torch.autocast('cuda', dtype=torch.bfloat16, enabled=precision == 'bf16'):
+        with mixed_precision(device, precision):
             loss = train_step(model, optimizer, images, labels, weights)
         sync()
         seconds = time.perf_counter() - start
@@ -77,7 +89,7 @@ def measure(device, precision, batch, warmup, steps, model_name='ResNet18', eval
     if evaluate:
         model.eval()
         eval_times = []
-        with torch.no_grad(), torch.autocast('cuda', dtype=torch.bfloat16, enabled=precision == 'bf16'):
+        with torch.no_grad(), mixed_precision(device, precision):
             for i in range(warmup + steps):
                 sync()
                 start = time.perf_counter()
