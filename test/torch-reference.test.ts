@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { Conv2d } from '../src/models/layers/index.js';
 import { buildModel, type ModelName } from '../src/models/registry.js';
 import { findTorchPython } from '../scripts/torch-python.js';
 
@@ -26,30 +28,51 @@ function sizes(shapes: readonly (readonly (number | null)[])[]): number[] {
   return shapes.map((shape) => shape.reduce<number>((a, b) => a * (b ?? 1), 1)).sort((a, b) => b - a);
 }
 
+/** A convolution's geometry as both sides print it: the work it does, wherever the model places it. */
+function convolution(cin: number, cout: number, kernel: number, stride: number, padding: number, size: number): string {
+  return `${cin}->${cout} k${kernel} s${stride} p${padding} at ${size}`;
+}
+
 const TWINS: ModelName[] = ['ResNet18', 'ResNet18Narrow', 'ResNet20', 'ResNet50'];
 
 describe('PyTorch references', { skip }, () => {
-  it('torch_resnet.py builds the same ResNets as src/models: every parameter tensor and BatchNorm statistic', async () => {
+  it('torch_resnet.py builds the same ResNets as src/models: parameter tensors, BatchNorm statistics, convolutions', async () => {
     await tf.setBackend('cpu');
     const listing = runPython(['-c', `
 import json
+import torch
 from torch_resnet import MODELS
 out = {}
 for name in ${JSON.stringify(TWINS)}:
-    model = MODELS[name]()
+    model = MODELS[name]().eval()
+    convolutions = []
+    def record(conv, inputs, output):
+        convolutions.append(f'{conv.in_channels}->{conv.out_channels} k{conv.kernel_size[0]} s{conv.stride[0]} p{conv.padding[0]} at {inputs[0].shape[2]}')
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.register_forward_hook(record)
+    with torch.no_grad():
+        model(torch.zeros(1, 3, 32, 32))
     out[name] = {
         'trainable': [p.numel() for p in model.parameters()],
         'statistics': sum(b.numel() for n, b in model.named_buffers() if not n.endswith('num_batches_tracked')),
+        'convolutions': sorted(convolutions),
     }
 print(json.dumps(out))
 `]);
-    const torchModels = JSON.parse(listing) as Record<string, { trainable: number[]; statistics: number }>;
+    const torchModels = JSON.parse(listing) as Record<string, { trainable: number[]; statistics: number; convolutions: string[] }>;
     for (const name of TWINS) {
       const model = buildModel(name, { inputShape: [32, 32, 3], numClasses: 10, seed: 0 });
       try {
         const twin = torchModels[name]!;
         assert.deepEqual(sizes(model.trainableWeights.map((w) => w.shape)), [...twin.trainable].sort((a, b) => b - a), `${name}: parameter tensors`);
         assert.equal(sizes(model.nonTrainableWeights.map((w) => w.shape)).reduce((a, b) => a + b, 0), twin.statistics, `${name}: BatchNorm statistics`);
+        // Where each stride sits (e.g. ResNet-50's in its 3×3, not its first 1×1) changes the work, not the weights.
+        const convolutions = model.layers.filter((layer): layer is Conv2d => layer instanceof Conv2d).map((layer) => {
+          const input = (layer.input as tfl.SymbolicTensor).shape as number[];
+          return convolution(input[3]!, layer.filters, layer.kernelSize, layer.strides, layer.padding, input[1]!);
+        });
+        assert.deepEqual(convolutions.sort(), twin.convolutions, `${name}: convolutions`);
       } finally {
         model.dispose();
       }
