@@ -24,8 +24,9 @@ function runPython(args: string[]): string {
 }
 
 /** Each tensor's element count, largest first: two models built alike give the same list. */
-function sizes(shapes: readonly (readonly (number | null)[])[]): number[] {
-  return shapes.map((shape) => shape.reduce<number>((a, b) => a * (b ?? 1), 1)).sort((a, b) => b - a);
+function sizes(shapes: readonly tfl.Shape[]): number[] {
+  // A weight's shape has no unknown (null) dimension.
+  return shapes.map((shape) => tf.util.sizeFromShape(shape as number[])).sort((a, b) => b - a);
 }
 
 /** A convolution's geometry as both sides print it: the work it does, wherever the model places it. */
